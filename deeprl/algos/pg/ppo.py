@@ -1,0 +1,179 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347); CS285 lecture 9.
+
+Each iteration collects ``n_steps`` steps from each of ``num_envs`` environments, estimates
+advantages with GAE(gamma, lambda) and optimises, for ``n_epochs`` passes over shuffled
+minibatches, the clipped surrogate
+
+    L_clip = E[ min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) ],  r_t = pi(a_t|s_t) / pi_old(a_t|s_t)
+
+(or, with ``objective=kl_penalty``, E[r_t A_t] - beta * KL(pi_old || pi) with beta adapted
+towards ``kl_target``), plus ``vf_coef`` * value loss (optionally clipped around the old
+values) minus ``ent_coef`` * entropy. Training stops early in an iteration when the
+approximate KL exceeds 1.5 * ``target_kl``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deeprl.algos.pg._common import explained_variance, flat, values_of
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.core.returns import gae
+from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
+from deeprl.data.collect import to_tensor
+from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.policies import Actor, Critic
+
+
+@dataclass
+class PPOConfig:
+    n_steps: int = param(2048, "steps collected per env per iteration", low=1)
+    batch_size: int = param(64, "minibatch size", low=1)
+    n_epochs: int = param(10, "passes over each rollout", low=1)
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    gae_lambda: float = param(0.95, "GAE lambda (0: one-step TD, 1: Monte Carlo)", low=0.0, high=1.0)
+    learning_rate: float = param(3e-4, "Adam learning rate (initial value under a schedule)", low=0.0,
+                                 low_open=True, aliases=("lr",))
+    lr_schedule: str = param("constant", "learning-rate schedule over training", choices=SCHEDULES)
+    objective: str = param("clip", "surrogate: clipped ratio or adaptive KL penalty",
+                           choices=("clip", "kl_penalty"))
+    clip_range: float = param(0.2, "ratio clipping epsilon (initial value under a schedule)", low=0.0,
+                              low_open=True)
+    clip_schedule: str = param("constant", "clip-range schedule over training", choices=SCHEDULES)
+    clip_range_vf: float | None = param(None, "clip value predictions around the old values (None: off)",
+                                        low=0.0, low_open=True)
+    kl_target: float = param(0.01, "target KL for the adaptive penalty (objective=kl_penalty)", low=0.0,
+                             low_open=True)
+    kl_coef_init: float = param(1.0, "initial KL penalty coefficient beta", low=0.0)
+    target_kl: float | None = param(None, "stop an iteration's epochs when approx KL > 1.5 * target_kl",
+                                    low=0.0, low_open=True)
+    ent_coef: float = param(0.0, "entropy bonus coefficient", low=0.0)
+    vf_coef: float = param(0.5, "value loss coefficient", low=0.0)
+    max_grad_norm: float = param(0.5, "clip the global gradient norm (0: off)", low=0.0)
+    normalize_advantages: bool = param(True, "standardise advantages per minibatch")
+    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the actor and the critic", low=1)
+    activation: str = param("tanh", "hidden activation", choices=tuple(ACTIVATIONS))
+    ortho_init: bool = param(True, "orthogonal initialisation")
+    log_std_init: float = param(0.0, "initial log std of the Gaussian policy")
+    state_dependent_std: bool = param(False, "Gaussian std produced by the network (else a parameter)")
+    squash: bool = param(False, "tanh-squashed Gaussian that respects the action bounds")
+    adam_eps: float = param(1e-5, "Adam epsilon", low=0.0, low_open=True)
+
+
+class PPO(Agent):
+    name = "ppo"
+    Config = PPOConfig
+
+    def build(self):
+        c = self.cfg
+        self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation, c.ortho_init,
+                           c.log_std_init, c.state_dependent_std, c.squash).to(self.device)
+        self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation, c.ortho_init).to(self.device)
+        self.params = list(self.actor.parameters()) + list(self.critic.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=c.learning_rate, eps=c.adam_eps,
+                                          **_fast_adam(self.device))
+        self.kl_coef = c.kl_coef_init
+
+    def modules(self):
+        return {"actor": self.actor, "critic": self.critic, "optimizer": self.optimizer}
+
+    def extra_state(self):
+        return {"kl_coef": self.kl_coef}
+
+    def load_extra_state(self, state):
+        self.kl_coef = float(state.get("kl_coef", self.cfg.kl_coef_init))
+
+    def rollout_spec(self):
+        return "steps", self.cfg.n_steps
+
+    def act(self, obs, deterministic=False):
+        dist = self.actor(obs)
+        a = dist.mode() if deterministic else dist.sample()
+        return a, dist.log_prob(a)
+
+    def update(self, batch, progress):
+        c = self.cfg
+        lr = scheduled(c.learning_rate, c.lr_schedule, progress)
+        clip = scheduled(c.clip_range, c.clip_schedule, progress)
+        set_lr(self.optimizer, lr)
+
+        # 1. advantages and value targets from the rollout (old critic)
+        values, next_values = values_of(self.critic, batch, self.device)
+        adv = gae(batch.rewards, values, next_values, batch.terminated, batch.truncated, c.gamma, c.gae_lambda)
+        returns = adv + values
+
+        obs = to_tensor(flat(batch.obs), self.device)
+        actions = torch.as_tensor(flat(batch.actions), device=self.device)
+        old_logp = torch.as_tensor(flat(batch.log_probs), device=self.device)
+        adv_t = torch.as_tensor(flat(adv), dtype=torch.float32, device=self.device)
+        ret_t = torch.as_tensor(flat(returns), dtype=torch.float32, device=self.device)
+        old_v = torch.as_tensor(flat(values), dtype=torch.float32, device=self.device)
+        n = adv_t.shape[0]
+        mb = min(c.batch_size, n)
+
+        # 2. epochs of minibatch gradient steps
+        stats = torch.zeros(6)  # policy loss, value loss, entropy, approx kl, clip fraction, count
+        stopped_early = False
+        for _ in range(c.n_epochs):
+            perm = torch.from_numpy(self.rng.permutation(n))
+            for start in range(0, n - mb + 1, mb):
+                idx = perm[start:start + mb]
+                o = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+                dist = self.actor(o)
+                logp = dist.log_prob(actions[idx])
+                log_ratio = logp - old_logp[idx]
+                ratio = log_ratio.exp()
+                a = adv_t[idx]
+                if c.normalize_advantages and mb > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()  # k3 estimator of KL(old || new)
+                if c.target_kl is not None and approx_kl > 1.5 * c.target_kl:
+                    stopped_early = True
+                    break
+                if c.objective == "clip":
+                    policy_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+                else:
+                    kl = ((ratio - 1) - log_ratio).mean()
+                    policy_loss = -(ratio * a).mean() + self.kl_coef * kl
+                v = self.critic(o)
+                if c.clip_range_vf is None:
+                    value_loss = (v - ret_t[idx]).pow(2).mean()
+                else:
+                    v_clipped = old_v[idx] + (v - old_v[idx]).clamp(-c.clip_range_vf, c.clip_range_vf)
+                    value_loss = torch.max((v - ret_t[idx]).pow(2), (v_clipped - ret_t[idx]).pow(2)).mean()
+                entropy = dist.entropy().mean()
+                loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm, foreach=True)
+                self.optimizer.step()
+                with torch.no_grad():
+                    clip_frac = ((ratio - 1).abs() > clip).float().mean()
+                    stats += torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(),
+                                          approx_kl, clip_frac, torch.ones(())])
+            if stopped_early:
+                break
+
+        s = (stats[:5] / stats[5].clamp(min=1)).tolist()
+        metrics = {"loss/policy": s[0], "loss/value": s[1], "loss/entropy": s[2], "train/approx_kl": s[3],
+                   "train/clip_fraction": s[4], "train/learning_rate": lr, "train/clip_range": clip,
+                   "train/explained_variance": explained_variance(values.ravel(), returns.ravel()),
+                   "train/gradient_steps": float(stats[5]), "train/stopped_early": float(stopped_early)}
+        if c.objective == "kl_penalty":  # adaptive beta (PPO paper, section 4)
+            if s[3] < c.kl_target / 1.5:
+                self.kl_coef /= 2
+            elif s[3] > c.kl_target * 1.5:
+                self.kl_coef *= 2
+            metrics["train/kl_coef"] = self.kl_coef
+        return metrics
+
+
+def _fast_adam(device) -> dict:
+    """Fused Adam where torch supports it (CPU and CUDA), which removes per-parameter loops."""
+    return {"fused": True} if device.type in ("cpu", "cuda") else {}

@@ -1,0 +1,210 @@
+"""The machinery every algorithm shares: construction from a config, acting, saving,
+loading and ``learn``. An algorithm file subclasses :class:`Agent` once and supplies
+
+- ``name`` and ``Config`` (a dataclass of its hyperparameters),
+- ``build()``: networks and optimisers from ``self.obs_space``, ``self.act_space``, ``self.cfg``,
+- ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors,
+- ``rollout_spec() -> ("steps", n) | ("episodes", n)``: the data one update consumes,
+- ``update(batch, progress) -> dict`` of float metrics,
+- ``modules()`` (nn.Modules/optimisers to checkpoint) and optionally ``extra_state()``.
+
+There is no deeper hierarchy: algorithms never inherit from each other.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from deeprl.core import checkpoint, config
+from deeprl.core.errors import CheckpointError, ConfigError
+from deeprl.core.seeding import rng_state, seed_everything, set_rng_state
+from deeprl.data.collect import Collector, map_obs, to_tensor
+from deeprl.envs.make import check_env_id, make_vec_env, obs_space_of
+from deeprl.envs.spaces import space_from_dict, space_to_dict
+from deeprl.nn.networks import is_image_space
+from deeprl.nn.normalize import ObsNormalizer, RewardScaler
+from deeprl.nn.policies import check_action_space
+
+
+class Agent:
+    name: str = ""
+    Config: type = object
+    action_spaces: tuple = (spaces.Discrete, spaces.Box)
+
+    def __init__(self, env: str = "CartPole-v1", seed: int = 0, *, preset: str | None = "auto",
+                 **hyperparameters):
+        run, cfg, source = config.resolve(self.name, self.Config, env, seed=seed, preset=preset,
+                                          overrides=hyperparameters)
+        self._setup(run, cfg, preset_source=source)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, run: config.RunConfig, cfg, obs_space=None, act_space=None, preset_source=None):
+        agent = cls.__new__(cls)
+        agent._setup(run, cfg, obs_space, act_space, preset_source)
+        return agent
+
+    def _setup(self, run, cfg, obs_space=None, act_space=None, preset_source=None):
+        self.run, self.cfg, self.preset_source = run, cfg, preset_source
+        if run.torch_threads:
+            torch.set_num_threads(run.torch_threads)
+        if run.device != "cpu" and not _device_available(run.device):
+            raise ConfigError(f"device: {run.device!r} is not available on this machine; valid: cpu")
+        self.device = torch.device(run.device)
+        if obs_space is None:
+            check_env_id(run.env_id)
+            obs_space, act_space = obs_space_of(run.env_id, run.dict_obs)
+        check_action_space(act_space, self.name, self.action_spaces)
+        self.obs_space, self.act_space = obs_space, act_space
+        self.rng = seed_everything(run.seed)
+        self.obs_normalizer = None
+        if run.normalize_obs:
+            if not isinstance(obs_space, spaces.Box) or is_image_space(obs_space):
+                raise ConfigError("normalize_obs: only vector (Box) observations can be normalised; "
+                                  "set normalize_obs=false")
+            self.obs_normalizer = ObsNormalizer(obs_space.shape, clip=run.clip_obs)
+        self.reward_scaler = None
+        self.collector = None
+        self.train_state = {"env_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
+                            "next_eval": run.eval_every or None, "next_checkpoint": run.checkpoint_every or None,
+                            "last_eval": None}
+        self.build()
+
+    # -- hooks an algorithm provides --------------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def act(self, obs, deterministic: bool = False):
+        raise NotImplementedError
+
+    def rollout_spec(self) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def update(self, batch, progress: float) -> dict:
+        raise NotImplementedError
+
+    def modules(self) -> dict:
+        raise NotImplementedError
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    @property
+    def gamma(self) -> float:
+        return float(getattr(self.cfg, "gamma", 0.99))
+
+    # -- using a policy ---------------------------------------------------------------------
+    def preprocess(self, obs, update: bool = False):
+        """Raw observations -> network inputs (normalised when ``normalize_obs``)."""
+        if self.obs_normalizer is not None:
+            return self.obs_normalizer(obs, update)
+        if isinstance(obs, dict):
+            return obs
+        return obs.astype(np.float32) if obs.dtype == np.float64 else obs
+
+    def predict(self, obs, deterministic: bool = True) -> np.ndarray:
+        """Actions for a single observation or a batch (NumPy in, NumPy out)."""
+        single = _is_single(obs, self.obs_space)
+        if single:
+            obs = map_obs(lambda x: np.asarray(x)[None], obs)
+        x = to_tensor(self.preprocess(map_obs(np.asarray, obs)), self.device)
+        with torch.inference_mode():
+            actions, _ = self.act(x, deterministic=deterministic)
+        actions = actions.cpu().numpy()
+        if isinstance(self.act_space, spaces.Box):
+            actions = np.clip(actions, self.act_space.low, self.act_space.high)
+        return actions[0] if single else actions
+
+    # -- training -----------------------------------------------------------------------------
+    def make_collector(self) -> Collector:
+        envs = make_vec_env(self.run.env_id, self.run.num_envs, dict_obs=self.run.dict_obs,
+                            vectorization=self.run.vectorization)
+        if self.run.normalize_reward:
+            self.reward_scaler = RewardScaler(self.run.num_envs, self.gamma)
+        box = isinstance(self.act_space, spaces.Box)
+        return Collector(envs, self.run.seed, preprocess=self.preprocess, scale_rewards=self.reward_scaler,
+                         action_low=self.act_space.low if box else None,
+                         action_high=self.act_space.high if box else None, device=self.device)
+
+    def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None,
+              progress: bool = False, log_stdout: bool = False):
+        """Train until ``total_steps`` environment steps in all (default: the config's)."""
+        from deeprl.runners.train import train
+
+        if total_steps is not None:
+            self.run = dataclasses.replace(self.run, total_steps=int(total_steps))
+        train(self, run_dir=run_dir, progress=progress, log_stdout=log_stdout)
+        return self
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "algo": self.name,
+            "run_config": config.to_dict(self.run),
+            "config": config.to_dict(self.cfg),
+            "spaces": {"obs": space_to_dict(self.obs_space), "act": space_to_dict(self.act_space)},
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "extra": self.extra_state(),
+            "normalizers": {"obs": self.obs_normalizer.state_dict() if self.obs_normalizer else None,
+                            "reward": self.reward_scaler.state_dict() if self.reward_scaler else None},
+            "train": dict(self.train_state),
+            "rng": rng_state(self.rng),
+            "collector": self.collector.state_dict() if self.collector is not None else None,
+        }
+
+    def save(self, path: str | Path) -> None:
+        checkpoint.save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **run_overrides):
+        """Rebuild an agent (networks, optimisers, normalisers, counters, RNG) from a file."""
+        return cls.from_state_dict(checkpoint.load(path), source=str(path), **run_overrides)
+
+    @classmethod
+    def from_state_dict(cls, d: dict, source: str = "checkpoint", **run_overrides):
+        if cls.name and d.get("algo") != cls.name:
+            raise CheckpointError(f"{source} holds a {d.get('algo')!r} agent, not {cls.name!r}")
+        try:
+            run = config.build(config.RunConfig, {**d["run_config"], **run_overrides})
+            cfg = config.build(cls.Config, d["config"])
+            obs_space, act_space = space_from_dict(d["spaces"]["obs"]), space_from_dict(d["spaces"]["act"])
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{source} is missing or has malformed field {e}") from None
+        except ConfigError as e:
+            raise CheckpointError(f"{source} has an invalid config: {e}") from None
+        agent = cls.from_config(run, cfg, obs_space, act_space)
+        try:
+            for k, m in agent.modules().items():
+                m.load_state_dict(d["modules"][k])
+            agent.load_extra_state(d.get("extra", {}))
+            if d["normalizers"]["obs"] is not None and agent.obs_normalizer is not None:
+                agent.obs_normalizer.load_state_dict(d["normalizers"]["obs"])
+            agent.train_state.update(d["train"])
+            set_rng_state(agent.rng, d["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{source} does not match a {cls.name} agent "
+                                  f"({str(e).splitlines()[0][:160]})") from None
+        agent._pending_collector_state = (d.get("collector"), d["normalizers"].get("reward"))
+        return agent
+
+
+def _is_single(obs, space) -> bool:
+    if isinstance(space, spaces.Dict):
+        k = next(iter(space.spaces))
+        return np.asarray(obs[k]).shape == space[k].shape
+    return np.asarray(obs).shape == space.shape
+
+
+def _device_available(device: str) -> bool:
+    if device == "cuda":
+        return torch.cuda.is_available()
+    if device == "mps":
+        return torch.backends.mps.is_available()
+    return True

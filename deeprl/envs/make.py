@@ -1,0 +1,55 @@
+"""Creating (vector) environments by id, with the wrappers every algorithm shares."""
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from deeprl.core.errors import ConfigError
+
+
+def _register_optional_envs() -> None:
+    try:  # Atari ids (ALE/Pong-v5, ...) when ale-py is installed
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+
+
+def check_env_id(env_id: str) -> None:
+    _register_optional_envs()
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ConfigError(f"unknown environment {env_id!r}; {hint}run `deeprl list` for registered ids")
+
+
+def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None = None, **kwargs) -> gym.Env:
+    """One environment; Dict observations are flattened unless ``dict_obs='encode'``."""
+    check_env_id(env_id)
+    env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    if isinstance(env.observation_space, spaces.Dict) and dict_obs == "flatten":
+        env = gym.wrappers.FlattenObservation(env)
+    return env
+
+
+def make_vec_env(env_id: str, num_envs: int, *, dict_obs: str = "flatten", vectorization: str = "sync",
+                 render_mode: str | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` copies in a gymnasium vector env with same-step autoreset: when an episode
+    ends, ``step`` returns the first observation of the next one and the true final
+    observation in ``info['final_obs']``."""
+    fns = [lambda: make_env(env_id, dict_obs=dict_obs, render_mode=render_mode) for _ in range(num_envs)]
+    cls = AsyncVectorEnv if vectorization == "async" else SyncVectorEnv
+    return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def obs_space_of(env_id: str, dict_obs: str = "flatten") -> tuple[spaces.Space, spaces.Space]:
+    env = make_env(env_id, dict_obs=dict_obs)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
