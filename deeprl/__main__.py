@@ -1,0 +1,3 @@
+from deeprl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""``deeprl train|eval|plot|list``: the command-line front end of the same objects the
+Python API uses. Every user error ends in one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deeprl.core.errors import CheckpointError, ConfigError, DeeprlError
+
+USAGE = """deeprl train ALGO --env ENV_ID [--seed N | --seeds N ...] [--steps N] [--run-dir DIR]
+                   [--preset NAME_OR_YAML] [key=value ...]
+       deeprl train --resume RUN_DIR
+       deeprl eval RUN_DIR [--episodes N] [--video]
+       deeprl plot RUN_DIR [RUN_DIR ...] [--out FILE.png] [--metric NAME]
+       deeprl list [algos|presets|envs|ALGO]"""
+
+
+def _algorithms():
+    from deeprl.algos import ALGORITHMS
+
+    return ALGORITHMS
+
+
+def _algo_class(name: str):
+    algos = _algorithms()
+    if name not in algos:
+        raise ConfigError(f"unknown algorithm {name!r}; valid: {', '.join(sorted(algos))}")
+    return algos[name]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deeprl", usage=USAGE, description="Deep RL curriculum library.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train an agent", usage=USAGE.splitlines()[0])
+    t.add_argument("args", nargs="*", help="ALGO followed by key=value overrides")
+    t.add_argument("--env", help="Gymnasium environment id")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--seeds", type=int, nargs="+", help="several seeds, run in parallel processes")
+    t.add_argument("--steps", type=_int, help="total environment steps")
+    t.add_argument("--run-dir", help="where to write the run (must not exist or be empty)")
+    t.add_argument("--preset", help="preset name (see `deeprl list presets`), a YAML path, or 'none'")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
+    e = sub.add_parser("eval", help="evaluate a trained run")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--seed", type=int, default=12345)
+    e.add_argument("--video", action="store_true", help="record videos to RUN_DIR/videos")
+    e.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
+    pl = sub.add_parser("plot", help="plot learning curves")
+    pl.add_argument("run_dirs", nargs="+")
+    pl.add_argument("--out", help="output PNG (default: RUN_DIR/learning_curve.png or ./learning_curves.png)")
+    pl.add_argument("--metric", help="column of metrics.csv to plot (default eval/return_mean)")
+    ls = sub.add_parser("list", help="list algorithms, presets, environments, or an algorithm's config")
+    ls.add_argument("what", nargs="?", default="all")
+    return p
+
+
+def _int(s: str) -> int:
+    try:
+        f = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if not f.is_integer():
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}")
+    return int(f)
+
+
+# -- train ------------------------------------------------------------------------------------
+def _default_run_dir(algo: str, env_id: str, seed: int | None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tag = f"{algo}-{env_id.replace('/', '_')}"
+    return Path("runs") / (f"{tag}-seed{seed}-{stamp}" if seed is not None else f"{tag}-{stamp}")
+
+
+def _check_fresh(run_dir: Path) -> None:
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise ConfigError(f"run directory {run_dir} already exists and is not empty; choose another "
+                          "--run-dir or continue it with `deeprl train --resume " + str(run_dir) + "`")
+
+
+def _split_train_args(args):
+    algo = None
+    overrides = []
+    for a in args.args:
+        if "=" in a:
+            overrides.append(a)
+        elif algo is None:
+            algo = a
+        else:
+            raise ConfigError(f"unexpected argument {a!r}; overrides are key=value")
+    return algo, overrides
+
+
+def cmd_train(args) -> int:
+    from deeprl.core.config import parse_overrides
+
+    if args.resume:
+        if args.args or args.env:
+            raise ConfigError("--resume takes only the run directory; the run's saved config is used")
+        return _resume(Path(args.resume), progress=not args.no_progress)
+    algo, raw = _split_train_args(args)
+    if algo is None:
+        raise ConfigError(f"missing ALGO; valid: {', '.join(sorted(_algorithms()))}")
+    cls = _algo_class(algo)
+    if not args.env:
+        raise ConfigError("missing --env ENV_ID (e.g. --env CartPole-v1; `deeprl list envs` shows all)")
+    overrides = parse_overrides(raw)
+    if args.seeds:
+        return _train_seeds(args, cls, overrides)
+    agent = cls(args.env, seed=args.seed if args.seed is not None else 0, preset=args.preset,
+                **({"total_steps": args.steps} if args.steps else {}), **overrides)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(algo, args.env, agent.run.seed)
+    _check_fresh(run_dir)
+    return _run(agent, run_dir, progress=not args.no_progress)
+
+
+def _run(agent, run_dir: Path, progress: bool) -> int:
+    from deeprl.plot import plot_runs
+    from deeprl.runners.train import train
+
+    show_bar = progress and sys.stderr.isatty()
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    try:
+        summary = train(agent, run_dir=run_dir, progress=show_bar, log_stdout=not show_bar)
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: deeprl train --resume {run_dir}", file=sys.stderr)
+        return 130
+    plot_runs([run_dir], run_dir / "learning_curve.png")
+    ev = summary["eval_return_mean"]
+    evs = f"eval return {ev:.1f} ± {summary['eval_return_std']:.1f}" if ev is not None else "no evaluation"
+    print(f"done: {summary['env_steps']} steps in {summary['wall_time_s']:.1f}s, {evs}; "
+          f"logs, learning_curve.png and checkpoints/ in {run_dir}", file=sys.stderr)
+    return 0
+
+
+def _load_run(run_dir: Path):
+    """(agent class, checkpoint dict) of a run directory, validated without writing."""
+    import yaml
+
+    from deeprl.core import checkpoint
+
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
+    try:
+        saved = yaml.safe_load(cfg_path.read_text())
+        algo = saved["algo"]
+    except Exception:
+        raise CheckpointError(f"{cfg_path} is not a valid run config") from None
+    cls = _algo_class(algo)
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    if not ckpt.is_file():
+        raise CheckpointError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest.pt)")
+    return cls, checkpoint.load(ckpt), str(ckpt)
+
+
+def _resume(run_dir: Path, progress: bool) -> int:
+    cls, state, source = _load_run(run_dir)
+    agent = cls.from_state_dict(state, source=source)
+    if agent.train_state["env_steps"] >= agent.run.total_steps:
+        print(f"{run_dir} already reached its budget of {agent.run.total_steps} steps", file=sys.stderr)
+        return 0
+    print(f"resuming from env step {agent.train_state['env_steps']} of {agent.run.total_steps}", file=sys.stderr)
+    return _run(agent, run_dir, progress)
+
+
+def _train_seeds(args, cls, overrides) -> int:
+    from deeprl.core.config import resolve
+
+    if args.seed is not None:
+        raise ConfigError("use either --seed or --seeds, not both")
+    for s in args.seeds:  # validate every config before starting anything
+        resolve(cls.name, cls.Config, args.env, seed=s, total_steps=args.steps, preset=args.preset,
+                overrides=overrides)
+    base = Path(args.run_dir) if args.run_dir else _default_run_dir(cls.name, args.env, None)
+    dirs = {s: base / f"seed{s}" for s in args.seeds}
+    for d in dirs.values():
+        _check_fresh(d)
+    base.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(len(args.seeds), os.cpu_count() or 1))
+    print(f"{len(args.seeds)} seeds, {workers} in parallel, into {base}/seed*", file=sys.stderr)
+    pending = list(args.seeds)
+    running: dict[int, subprocess.Popen] = {}
+    failed = []
+    while pending or running:
+        while pending and len(running) < workers:
+            s = pending.pop(0)
+            cmd = [sys.executable, "-m", "deeprl", "train", cls.name, "--env", args.env, "--seed", str(s),
+                   "--run-dir", str(dirs[s]), "--no-progress", *(["--steps", str(args.steps)] if args.steps else []),
+                   *(["--preset", args.preset] if args.preset else []), *args.args[1:]]
+            log = open(base / f"seed{s}.log", "w")
+            running[s] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(0.2)
+        for s, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[s]
+                status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode}, see {base}/seed{s}.log)"
+                if proc.returncode:
+                    failed.append(s)
+                print(f"seed {s}: {status}", file=sys.stderr)
+    done = [dirs[s] for s in args.seeds if s not in failed]
+    if done:
+        from deeprl.plot import plot_runs
+
+        out = plot_runs(done, base / "learning_curves.png")
+        print(f"plot: {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# -- eval / plot / list --------------------------------------------------------------------
+def cmd_eval(args) -> int:
+    from deeprl.runners.evaluate import evaluate
+
+    run_dir = Path(args.run_dir)
+    cls, state, source = _load_run(run_dir)
+    agent = cls.from_state_dict(state, source=source)
+    video_dir = run_dir / "videos" if args.video else None
+    res = evaluate(agent, args.episodes, args.seed, video_dir=video_dir, deterministic=not args.stochastic)
+    out = {"eval_return_mean": res["eval/return_mean"], "eval_return_std": res["eval/return_std"],
+           "eval_episodes": args.episodes, "returns": res["returns"]}
+    print(json.dumps(out))
+    if video_dir is not None:
+        print(f"videos in {video_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from deeprl.plot import plot_runs
+
+    out = args.out or (Path(args.run_dirs[0]) / "learning_curve.png" if len(args.run_dirs) == 1
+                       else Path("learning_curves.png"))
+    print(plot_runs(args.run_dirs, out, metric=args.metric))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from deeprl.core import config
+
+    algos = _algorithms()
+    what = args.what
+    if what in algos:
+        cls = algos[what]
+        print(f"{what}: {(cls.__module__ and sys.modules[cls.__module__].__doc__ or '').strip().splitlines()[0]}")
+        for title, c in (("run settings", config.RunConfig), (f"{what} hyperparameters", cls.Config)):
+            print(f"\n{title}:")
+            for name, tp, default, help_ in config.describe(c):
+                print(f"  {name:24s} {tp:14s} {str(default):12s} {help_}")
+        print(f"\npresets: {', '.join(config.preset_names(what)) or '(none)'}")
+        return 0
+    if what not in ("all", "algos", "presets", "envs"):
+        raise ConfigError(f"unknown list topic {what!r}; valid: algos, presets, envs, or an algorithm "
+                          f"({', '.join(sorted(algos))})")
+    if what in ("all", "algos"):
+        print("algorithms:")
+        for name, cls in sorted(algos.items()):
+            doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:14s} {doc}")
+    if what in ("all", "presets"):
+        print("presets (deeprl/configs/ALGO/NAME.yaml; picked automatically when NAME is the env id):")
+        for name in sorted(algos):
+            print(f"  {name:14s} {', '.join(config.preset_names(name)) or '-'}")
+    if what in ("all", "envs"):
+        import gymnasium as gym
+
+        from deeprl.envs.make import _register_optional_envs
+
+        _register_optional_envs()
+        ids = sorted(gym.registry)
+        plain = [i for i in ids if "/" not in i]
+        ns = sorted({i.split("/")[0] for i in ids if "/" in i})
+        print(f"environments ({len(ids)} registered with Gymnasium):")
+        print("  " + ", ".join(plain))
+        for n in ns:
+            print(f"  {n}/: {sum(i.startswith(n + '/') for i in ids)} ids (e.g. {next(i for i in ids if i.startswith(n + '/'))})")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}[args.command](args)
+    except DeeprlError as e:
+        print(f"deeprl: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Learning curves from run directories: x = environment steps, mean +/- std across seeds."""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from deeprl.core.errors import CheckpointError
+
+STEP = "time/env_steps"
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    cfg_path, csv_path = run_dir / "config.yaml", run_dir / "metrics.csv"
+    if not cfg_path.is_file() or not csv_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (needs config.yaml and metrics.csv)")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cols: dict[str, list] = defaultdict(list)
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            for k, v in row.items():
+                cols[k].append(float(v) if v not in ("", None) else np.nan)
+    return cfg, {k: np.asarray(v) for k, v in cols.items()}
+
+
+def curve(data: dict[str, np.ndarray], metric: str):
+    if metric not in data or STEP not in data:
+        return None
+    x, y = data[STEP], data[metric]
+    ok = ~np.isnan(y)
+    if not ok.any():
+        return None
+    x, y = x[ok], y[ok]
+    order = np.argsort(x, kind="stable")
+    return x[order], y[order]
+
+
+def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    used_metric = None
+    for rd in run_dirs:
+        cfg, data = read_run(Path(rd))
+        m = metric or ("eval/return_mean" if curve(data, "eval/return_mean") is not None
+                       else "train/episode_return_mean")
+        c = curve(data, m)
+        if c is None:
+            continue
+        used_metric = used_metric or m
+        groups[(cfg["algo"], cfg["run"]["env_id"])].append(c)
+    if not groups:
+        raise CheckpointError(f"no {metric or 'return'} values to plot in {', '.join(map(str, run_dirs))}")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (algo, env), curves in sorted(groups.items()):
+        label = f"{algo} {env}" + (f" ({len(curves)} seeds)" if len(curves) > 1 else "")
+        if len(curves) == 1:
+            ax.plot(*curves[0], label=label)
+            continue
+        lo = max(c[0][0] for c in curves)
+        hi = min(c[0][-1] for c in curves)
+        grid = np.linspace(lo, hi, 200) if hi > lo else np.array([lo])
+        ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+        mean, std = ys.mean(0), ys.std(0)
+        line, = ax.plot(grid, mean, label=label)
+        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(used_metric)
+    ax.set_title(title or "learning curves (mean ± std across seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
