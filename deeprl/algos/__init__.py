@@ -1,4 +1,7 @@
 """Registry of algorithms by name (the CLI's ALGO argument)."""
+from deeprl.algos.pg.a2c import A2C
+from deeprl.algos.pg.actor_critic import ActorCritic
 from deeprl.algos.pg.ppo import PPO
+from deeprl.algos.pg.reinforce import REINFORCE
 
-ALGORITHMS = {cls.name: cls for cls in (PPO,)}
+ALGORITHMS = {cls.name: cls for cls in (REINFORCE, ActorCritic, A2C, PPO)}

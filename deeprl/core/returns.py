@@ -66,7 +66,7 @@ def reward_to_go(rewards, terminated, truncated, gamma: float, next_values=None)
     rewards, = _as_float(rewards)
     term = np.asarray(terminated, bool)
     ends = term | np.asarray(truncated, bool)
-    boot = _zeros_like_rewards(rewards, next_values) * (~term)
+    boot = np.where(term, 0.0, _zeros_like_rewards(rewards, next_values))
     out = np.empty_like(rewards)
     running = boot[-1].copy()
     for t in range(rewards.shape[0] - 1, -1, -1):
@@ -97,7 +97,7 @@ def n_step_returns(rewards, terminated, truncated, next_values, gamma: float, n:
             i = t + k
             acc = acc + alive * gamma**k * rewards[i]
             stop = alive & (ends[i] | (k == n - 1) | (i == T - 1))
-            acc = acc + stop * gamma ** (k + 1) * next_values[i] * (~term[i])
+            acc = acc + np.where(stop & ~term[i], gamma ** (k + 1) * next_values[i], 0.0)
             alive = alive & ~stop
             if i == T - 1 or not alive.any():
                 break
@@ -117,7 +117,7 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, gae_l
     rewards, values, next_values = _as_float(rewards, values, next_values)
     term = np.asarray(terminated, bool)
     ends = term | np.asarray(truncated, bool)
-    deltas = rewards + gamma * next_values * (~term) - values
+    deltas = rewards + gamma * np.where(term, 0.0, next_values) - values
     adv = np.empty_like(rewards)
     running = np.zeros(rewards.shape[1:])
     decay = gamma * gae_lambda

@@ -31,7 +31,9 @@ def check_env_id(env_id: str) -> None:
 def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None = None, **kwargs) -> gym.Env:
     """One environment; Dict observations are flattened unless ``dict_obs='encode'``."""
     check_env_id(env_id)
-    env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    env = gym.make(env_id, **kwargs)
     if isinstance(env.observation_space, spaces.Dict) and dict_obs == "flatten":
         env = gym.wrappers.FlattenObservation(env)
     return env

@@ -1,0 +1,22 @@
+import os
+import sys
+
+import pytest
+
+# Make `import deeprl` work from a checkout without installation, and tests' helper envs importable.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gymnasium as gym  # noqa: E402
+
+from toy_envs import register_toy_envs  # noqa: E402
+
+register_toy_envs()
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    import torch
+
+    torch.set_num_threads(1)

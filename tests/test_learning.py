@@ -1,0 +1,22 @@
+"""Short learning-threshold tests (the issue's targets)."""
+import pytest
+
+from deeprl import PPO, REINFORCE
+from deeprl.runners.train import train
+
+pytestmark = pytest.mark.learning
+
+
+def test_ppo_solves_cartpole():
+    # rl-baselines3-zoo preset (the default for CartPole-v1), 100k steps
+    agent = PPO("CartPole-v1", seed=0, eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= 475, summary
+
+
+def test_reinforce_reward_to_go_baseline_cartpole():
+    agent = REINFORCE("CartPole-v1", seed=0, batch_size=1000, reward_to_go=True, baseline=True,
+                      normalize_advantages=True, learning_rate=0.01, total_steps=50_000,
+                      eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= 195, summary
