@@ -147,13 +147,12 @@ def test_eval_of_a_directory_that_is_not_a_run(tmp_path):
 
 # -- list ----------------------------------------------------------------------------------------
 def test_list_shows_algorithms_and_presets(tmp_path):
-    p = deeprl("list", "algos", cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
-    assert "ppo" in p.stdout and "Proximal Policy Optimization" in p.stdout
     p = deeprl("list", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "algorithms:" in out and "presets" in out and "environments" in out
+    algo_lines = [ln for ln in out[: out.index("presets")].splitlines() if ln.strip().startswith("ppo ")]
+    assert algo_lines and "Proximal Policy Optimization" in algo_lines[0]
     preset_lines = [ln for ln in out[out.index("presets"):].splitlines() if ln.strip().startswith("ppo")]
     assert preset_lines and "CartPole-v1" in preset_lines[0]
     assert listing(tmp_path) == []
@@ -210,8 +209,10 @@ def test_plot_writes_png(finished_run, tmp_path):
 
 # -- several seeds ------------------------------------------------------------------------------------
 def test_seeds_create_sibling_runs_and_a_plot(tmp_path):
+    # small settings through a preset file (the children are started with the same --preset)
+    (tmp_path / "small.yaml").write_text("".join(o.replace("=", ": ") + "\n" for o in SMALL))
     p = deeprl("train", "ppo", "--env", "CartPole-v1", "--seeds", 0, 1, "--steps", 512, "--run-dir", "multi",
-               cwd=tmp_path, timeout=240)
+               "--preset", "small.yaml", cwd=tmp_path, timeout=240)
     assert p.returncode == 0, p.stderr + "".join(f.read_text() for f in (tmp_path / "multi").glob("*.log"))
     base = tmp_path / "multi"
     returns = {}
@@ -222,7 +223,7 @@ def test_seeds_create_sibling_runs_and_a_plot(tmp_path):
         summary = json.loads((d / "summary.json").read_text())
         assert SUMMARY_KEYS <= summary.keys(), SUMMARY_KEYS - summary.keys()
         assert summary["seed"] == s and summary["env"] == "CartPole-v1" and summary["algo"] == "ppo"
-        assert summary["env_steps"] == 512
+        assert summary["env_steps"] == 512 and summary["eval_episodes"] == 2
         assert any(f.name.startswith("events.out.tfevents") for f in (d / "tb").iterdir())
         returns[s] = summary["eval_returns"]
     assert (base / "learning_curves.png").read_bytes()[:8] == PNG_MAGIC
