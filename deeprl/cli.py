@@ -101,8 +101,12 @@ def cmd_train(args) -> int:
     from deeprl.core.config import parse_overrides
 
     if args.resume:
-        if args.args or args.env:
-            raise ConfigError("--resume takes only the run directory; the run's saved config is used")
+        given = [f for f, v in (("ALGO/overrides", args.args), ("--env", args.env), ("--seed", args.seed is not None),
+                                ("--seeds", args.seeds), ("--steps", args.steps), ("--preset", args.preset),
+                                ("--run-dir", args.run_dir)) if v]
+        if given:
+            raise ConfigError(f"--resume takes only the run directory (its saved config is used); "
+                              f"remove {', '.join(given)}")
         return _resume(Path(args.resume), progress=not args.no_progress)
     algo, raw = _split_train_args(args)
     if algo is None:
@@ -113,7 +117,7 @@ def cmd_train(args) -> int:
     overrides = parse_overrides(raw)
     if args.seeds:
         return _train_seeds(args, cls, overrides)
-    agent = cls(args.env, seed=args.seed if args.seed is not None else 0, preset=args.preset,
+    agent = cls(args.env, seed=args.seed, preset=args.preset,
                 **({"total_steps": args.steps} if args.steps else {}), **overrides)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(algo, args.env, agent.run.seed)
     _check_fresh(run_dir)
@@ -193,7 +197,7 @@ def _train_seeds(args, cls, overrides) -> int:
             s = pending.pop(0)
             cmd = [sys.executable, "-m", "deeprl", "train", cls.name, "--env", args.env, "--seed", str(s),
                    "--run-dir", str(dirs[s]), "--no-progress", *(["--steps", str(args.steps)] if args.steps else []),
-                   *(["--preset", args.preset] if args.preset else []), *args.args[1:]]
+                   *(["--preset", args.preset] if args.preset else []), *[a for a in args.args if "=" in a]]
             log = open(base / f"seed{s}.log", "w")
             running[s] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(0.2)
@@ -282,7 +286,12 @@ def cmd_list(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides may follow the options
+        if args.command != "train" or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args += extra
     try:
         return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}[args.command](args)
     except DeeprlError as e:

@@ -233,9 +233,6 @@ def test_resume_from_fresh_agent_without_env_state_differs(reference, tmp_path):
     assert any(not torch.equal(pa[k], pb[k]) for k in pa)
 
 
-@pytest.mark.xfail(strict=True, reason="train(): the checkpoint's train_state still holds the old next_checkpoint "
-                   "(it is advanced after _checkpoint), so a resumed run writes an extra checkpoint at its first "
-                   "iteration and keeps different step_*.pt files")
 def test_resumed_run_keeps_the_same_checkpoint_schedule(reference, tmp_path):
     _, ref_dir = reference("cartpole")
     run_dir = tmp_path / "run"

@@ -35,7 +35,7 @@ class Agent:
     Config: type = object
     action_spaces: tuple = (spaces.Discrete, spaces.Box)
 
-    def __init__(self, env: str = "CartPole-v1", seed: int = 0, *, preset: str | None = "auto",
+    def __init__(self, env: str = "CartPole-v1", seed: int | None = None, *, preset: str | None = "auto",
                  **hyperparameters):
         run, cfg, source = config.resolve(self.name, self.Config, env, seed=seed, preset=preset,
                                           overrides=hyperparameters)

@@ -20,7 +20,7 @@ VERSION = 1
 
 def to_safe(obj):
     if isinstance(obj, np.ndarray):
-        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(obj).copy())}
+        return {"__ndarray__": torch.from_numpy(np.array(obj, order="C", copy=True))}
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, dict):
@@ -44,7 +44,7 @@ def save(payload: dict, path: str | os.PathLike) -> None:
     """Write ``payload`` to ``path`` atomically (temp file in the same dir, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "version": VERSION, **to_safe(payload)}
+    data = {"format": FORMAT, "version": VERSION, "payload": to_safe(payload)}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -72,4 +72,6 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path} is not a deeprl checkpoint")
     if data.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {data.get('version')}; this deeprl reads {VERSION}")
-    return from_safe(data)
+    if not isinstance(data.get("payload"), dict):
+        raise CheckpointError(f"{path} is a deeprl checkpoint without a payload")
+    return from_safe(data["payload"])

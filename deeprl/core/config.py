@@ -227,7 +227,10 @@ def resolve(algo: str, algo_cls, env_id: str, *, seed=None, total_steps=None, pr
         for key, value in layer.items():
             if value is None and key in ("seed", "total_steps"):
                 continue
-            if key == "env_id" and layer is not layers[2]:
+            if key == "env_id":
+                if layer is layers[2] and value != env_id:
+                    raise ConfigError("env_id cannot be overridden with key=value; use --env "
+                                      "(or the env argument) so the matching preset is chosen")
                 continue
             cls, name = canonical_key(classes, key)
             merged[cls][name] = value

@@ -62,12 +62,15 @@ class Collector:
         self.episodes = 0
         self.env_steps = 0
         self._resets = 0
+        self._fresh = False
 
     # -- episode bookkeeping ------------------------------------------------------------
     def reset(self):
         seeds = [self.seed + 10_000 * self._resets + i for i in range(self.num_envs)]
         self._resets += 1
         self.obs, _ = self.envs.reset(seed=seeds)
+        self._check_obs(self.obs, self.env_steps)
+        self._fresh = True  # the normaliser has not seen these observations yet
         self.ep_return[:] = 0
         self.ep_length[:] = 0
 
@@ -79,7 +82,7 @@ class Collector:
         rewards = np.asarray(rewards, np.float64)
         if not np.all(np.isfinite(rewards)):
             raise NonFiniteError(f"non-finite reward {rewards} from the environment at env step "
-                                 f"{self.env_steps + t * self.num_envs}")
+                                 f"{self.env_steps + (t + 1) * self.num_envs}")
         dones = terminated | truncated
         true_next = next_obs
         if dones.any() and "final_obs" in info:
@@ -115,7 +118,8 @@ class Collector:
         if self.obs is None:
             self.reset()
         N, T = self.num_envs, n_steps
-        obs_p = self.preprocess(self.obs, True)
+        obs_p = self.preprocess(self.obs, self._fresh)
+        self._fresh = False
         obs_buf = _alloc(obs_p, (T, N))
         next_buf = _alloc(obs_p, (T, N))
         rew = np.zeros((T, N), np.float32)
@@ -132,6 +136,7 @@ class Collector:
             _put(obs_buf, t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t)
             self._check_obs(true_next, self.env_steps + (t + 1) * N)
+            self._check_obs(next_raw, self.env_steps + (t + 1) * N)
             _put(next_buf, t, self.preprocess(true_next, False))
             rew[t], term[t], trunc[t] = r, te, tr
             self.obs = next_raw
@@ -149,6 +154,7 @@ class Collector:
         N = self.num_envs
         cap = 256
         obs_p = self.preprocess(self.obs, True)
+        self._fresh = False
         bufs = None
         active = np.ones(N, bool)
         steps = 0
@@ -165,6 +171,7 @@ class Collector:
             _put(bufs["obs"], t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
             self._check_obs(true_next, self.env_steps + steps)
+            self._check_obs(next_raw, self.env_steps + steps)
             _put(bufs["next_obs"], t, self.preprocess(true_next, False))
             bufs["rewards"][t], bufs["terminated"][t], bufs["truncated"][t] = r, te, tr
             bufs["valid"][t] = active

@@ -44,8 +44,8 @@ def _checkpoint(agent, run_dir: Path | None) -> None:
 
 
 def _check_finite(metrics: dict, step: int) -> None:
-    for k, v in metrics.items():
-        if isinstance(v, float) and not math.isfinite(v):
+    for k, v in metrics.items():  # losses diverging; diagnostics (explained variance...) may be NaN
+        if k.startswith("loss/") and not math.isfinite(v):
             raise NonFiniteError(f"non-finite {k} = {v} in the update after env step {step}; "
                                  "the last good checkpoint is kept")
 
@@ -113,9 +113,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
             elif log_stdout:
                 logger.print(row, ["time/env_steps", "train/episode_return_mean", "eval/return_mean", "time/sps"])
             if ts["next_checkpoint"] is not None and ts["env_steps"] >= ts["next_checkpoint"]:
-                _checkpoint(agent, run_dir)
                 while ts["next_checkpoint"] <= ts["env_steps"]:
                     ts["next_checkpoint"] += run.checkpoint_every
+                _checkpoint(agent, run_dir)
         summary = _finish(agent, run_dir, logger, start, start_steps)
     finally:
         if bar is not None:
