@@ -24,6 +24,7 @@ from deeprl.core.config import param
 from deeprl.core.returns import gae
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
+from deeprl.nn.flat import FlatParams
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.policies import Actor, Critic
 
@@ -72,8 +73,8 @@ class PPO(Agent):
         self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation, c.ortho_init,
                            c.log_std_init, c.state_dependent_std, c.squash).to(self.device)
         self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation, c.ortho_init).to(self.device)
-        self.params = list(self.actor.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=c.learning_rate, eps=c.adam_eps,
+        self.flat = FlatParams(self.actor, self.critic)  # one tensor: cheap clipping and Adam step
+        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
                                           **_fast_adam(self.device))
         self.kl_coef = c.kl_coef_init
 
@@ -145,13 +146,18 @@ class PPO(Agent):
                 else:
                     v_clipped = old_v[idx] + (v - old_v[idx]).clamp(-c.clip_range_vf, c.clip_range_vf)
                     value_loss = torch.max((v - ret_t[idx]).pow(2), (v_clipped - ret_t[idx]).pow(2)).mean()
-                entropy = dist.entropy().mean()
-                loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+                loss = policy_loss + c.vf_coef * value_loss
+                if c.ent_coef > 0:
+                    entropy = dist.entropy().mean()
+                    loss = loss - c.ent_coef * entropy
+                else:  # only logged: keep it out of the backward pass
+                    with torch.no_grad():
+                        entropy = dist.entropy().mean()
 
-                self.optimizer.zero_grad(set_to_none=True)
+                self.flat.zero_grad()
                 loss.backward()
                 if c.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm, foreach=True)
+                    self.flat.clip_grad_norm_(c.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     clip_frac = ((ratio - 1).abs() > clip).float().mean()
