@@ -9,7 +9,6 @@ import sys
 import time
 
 import gymnasium as gym
-import numpy as np
 
 
 def machine() -> dict:

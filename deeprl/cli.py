@@ -281,7 +281,8 @@ def cmd_list(args) -> int:
         print(f"environments ({len(ids)} registered with Gymnasium):")
         print("  " + ", ".join(plain))
         for n in ns:
-            print(f"  {n}/: {sum(i.startswith(n + '/') for i in ids)} ids (e.g. {next(i for i in ids if i.startswith(n + '/'))})")
+            members = [i for i in ids if i.startswith(n + "/")]
+            print(f"  {n}/: {len(members)} ids (e.g. {members[0]})")
     return 0
 
 

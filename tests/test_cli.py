@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for nan_env under any pytest import mode
 import nan_env  # noqa: E402
+
 from deeprl import cli  # noqa: E402
 from deeprl.algos.pg.ppo import PPO, PPOConfig  # noqa: E402
 from deeprl.core.config import RunConfig  # noqa: E402

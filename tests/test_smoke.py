@@ -52,9 +52,10 @@ def test_dict_observations_flatten_and_encode():
 
 
 def test_unsupported_action_space_is_named():
+    from gymnasium import spaces
+
     from deeprl.algos.pg.ppo import PPO
     from deeprl.nn.policies import check_action_space
-    from gymnasium import spaces
 
     with pytest.raises(SpaceError, match="MultiDiscrete.*supported: Discrete, Box"):
         check_action_space(spaces.MultiDiscrete([2, 3]), PPO.name)

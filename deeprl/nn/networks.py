@@ -10,6 +10,7 @@ from torch import nn
 
 from deeprl.core.errors import SpaceError
 
+
 class Tanh(nn.Module):
     """tanh(x) computed as 2 * sigmoid(2x) - 1 (the same function).
 

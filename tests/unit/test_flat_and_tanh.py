@@ -26,7 +26,7 @@ def test_flat_params_training_equals_per_tensor_training():
     opt = torch.optim.Adam([flat.param], lr=1e-2)
     params_ref = list(a_ref.parameters()) + list(b_ref.parameters())
     opt_ref = torch.optim.Adam(params_ref, lr=1e-2)
-    for step in range(20):
+    for _ in range(20):
         x = torch.randn(16, 3)
         for (m1, m2, o, zero, clip) in (
             (a, b, opt, flat.zero_grad, lambda: flat.clip_grad_norm_(0.3)),

@@ -522,7 +522,7 @@ def test_2d_equals_columnwise(seed):
     for n in (1, 3, 20):
         np.testing.assert_allclose(
             n_step_returns(r, term, trunc, nv, gamma, n),
-            col(lambda j: ref_n_step_returns(r[:, j], term[:, j], trunc[:, j], nv[:, j], gamma, n)),
+            col(lambda j, n=n: ref_n_step_returns(r[:, j], term[:, j], trunc[:, j], nv[:, j], gamma, n)),
             atol=1e-12)
     np.testing.assert_allclose(
         gae(r, v, nv, term, trunc, gamma, lam),

@@ -94,6 +94,7 @@ class A2C(Agent):
         if c.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm, foreach=True)
         self.optimizer.step()
-        return {"loss/policy": float(policy_loss.detach()), "loss/value": float(value_loss.detach()), "loss/entropy": float(entropy.detach()),
+        return {"loss/policy": float(policy_loss.detach()), "loss/value": float(value_loss.detach()),
+                "loss/entropy": float(entropy.detach()),
                 "train/learning_rate": lr,
                 "train/explained_variance": explained_variance(values.ravel(), returns.ravel())}

@@ -102,5 +102,6 @@ class ActorCritic(Agent):
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_optimizer.step()
-        return {"loss/critic": float(critic_loss.detach()), "loss/policy": float(actor_loss.detach()), "loss/entropy": float(entropy.detach()),
+        return {"loss/critic": float(critic_loss.detach()), "loss/policy": float(actor_loss.detach()),
+                "loss/entropy": float(entropy.detach()),
                 "train/explained_variance": ev}
