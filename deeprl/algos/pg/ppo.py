@@ -10,6 +10,10 @@ minibatches, the clipped surrogate
 towards ``kl_target``), plus ``vf_coef`` * value loss (optionally clipped around the old
 values) minus ``ent_coef`` * entropy. Training stops early in an iteration when the
 approximate KL exceeds 1.5 * ``target_kl``.
+
+Logged diagnostics (``train/approx_kl``, ``train/clip_fraction``, ``loss/entropy``) compare the
+policy after the iteration's updates with the behaviour policy over the whole rollout; the
+adaptive KL coefficient uses the same KL (the paper's d = E[KL(pi_old, pi)] after the update).
 """
 from __future__ import annotations
 
@@ -115,68 +119,76 @@ class PPO(Agent):
         mb = min(c.batch_size, n)
 
         # 2. epochs of minibatch gradient steps
-        stats = torch.zeros(6)  # policy loss, value loss, entropy, approx kl, clip fraction, count
-        stopped_early = False
+        loss_sums = torch.zeros(2)  # policy loss, value loss
+        steps, stopped_early = 0, False
         for _ in range(c.n_epochs):
-            perm = torch.from_numpy(self.rng.permutation(n))
+            # one minibatch per epoch covers the rollout: its order is irrelevant, skip the shuffle
+            perm = None if mb == n else torch.from_numpy(self.rng.permutation(n))
             for start in range(0, n - mb + 1, mb):
-                idx = perm[start:start + mb]
-                o = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+                idx = None if perm is None else perm[start:start + mb]
+                o = _take(obs, idx)
                 dist = self.actor(o)
-                logp = dist.log_prob(actions[idx])
-                log_ratio = logp - old_logp[idx]
+                log_ratio = dist.log_prob(_take(actions, idx)) - _take(old_logp, idx)
                 ratio = log_ratio.exp()
-                a = adv_t[idx]
+                if c.target_kl is not None:  # early stopping on KL(old || new), k3 estimator
+                    with torch.no_grad():
+                        if ((ratio - 1) - log_ratio).mean() > 1.5 * c.target_kl:
+                            stopped_early = True
+                            break
+                a = _take(adv_t, idx)
                 if c.normalize_advantages and mb > 1:
                     a = (a - a.mean()) / (a.std() + 1e-8)
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()  # k3 estimator of KL(old || new)
-                if c.target_kl is not None and approx_kl > 1.5 * c.target_kl:
-                    stopped_early = True
-                    break
                 if c.objective == "clip":
                     policy_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
                 else:
-                    kl = ((ratio - 1) - log_ratio).mean()
-                    policy_loss = -(ratio * a).mean() + self.kl_coef * kl
-                v = self.critic(o)
+                    policy_loss = -(ratio * a).mean() + self.kl_coef * ((ratio - 1) - log_ratio).mean()
+                v, ret = self.critic(o), _take(ret_t, idx)
                 if c.clip_range_vf is None:
-                    value_loss = (v - ret_t[idx]).pow(2).mean()
+                    value_loss = (v - ret).pow(2).mean()
                 else:
-                    v_clipped = old_v[idx] + (v - old_v[idx]).clamp(-c.clip_range_vf, c.clip_range_vf)
-                    value_loss = torch.max((v - ret_t[idx]).pow(2), (v_clipped - ret_t[idx]).pow(2)).mean()
+                    v_old = _take(old_v, idx)
+                    v_clipped = v_old + (v - v_old).clamp(-c.clip_range_vf, c.clip_range_vf)
+                    value_loss = torch.max((v - ret).pow(2), (v_clipped - ret).pow(2)).mean()
                 loss = policy_loss + c.vf_coef * value_loss
                 if c.ent_coef > 0:
-                    entropy = dist.entropy().mean()
-                    loss = loss - c.ent_coef * entropy
-                else:  # only logged: keep it out of the backward pass
-                    with torch.no_grad():
-                        entropy = dist.entropy().mean()
+                    loss = loss - c.ent_coef * dist.entropy().mean()
 
                 self.flat.zero_grad()
                 loss.backward()
                 if c.max_grad_norm > 0:
                     self.flat.clip_grad_norm_(c.max_grad_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    clip_frac = ((ratio - 1).abs() > clip).float().mean()
-                    stats += torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(),
-                                          approx_kl, clip_frac, torch.ones(())])
+                loss_sums += torch.stack([policy_loss.detach(), value_loss.detach()])
+                steps += 1
             if stopped_early:
                 break
 
-        s = (stats[:5] / stats[5].clamp(min=1)).tolist()
-        metrics = {"loss/policy": s[0], "loss/value": s[1], "loss/entropy": s[2], "train/approx_kl": s[3],
-                   "train/clip_fraction": s[4], "train/learning_rate": lr, "train/clip_range": clip,
+        # 3. diagnostics: the updated policy against the behaviour policy, over the whole rollout
+        with torch.no_grad():
+            dist = self.actor(obs)
+            log_ratio = dist.log_prob(actions) - old_logp
+            ratio = log_ratio.exp()
+            diag = torch.stack([((ratio - 1) - log_ratio).mean(), ((ratio - 1).abs() > clip).float().mean(),
+                                dist.entropy().mean()]).tolist()
+        pl, vl = (loss_sums / max(steps, 1)).tolist()
+        metrics = {"loss/policy": pl, "loss/value": vl, "loss/entropy": diag[2], "train/approx_kl": diag[0],
+                   "train/clip_fraction": diag[1], "train/learning_rate": lr, "train/clip_range": clip,
                    "train/explained_variance": explained_variance(values.ravel(), returns.ravel()),
-                   "train/gradient_steps": float(stats[5]), "train/stopped_early": float(stopped_early)}
+                   "train/gradient_steps": float(steps), "train/stopped_early": float(stopped_early)}
         if c.objective == "kl_penalty":  # adaptive beta (PPO paper, section 4)
-            if s[3] < c.kl_target / 1.5:
+            if diag[0] < c.kl_target / 1.5:
                 self.kl_coef /= 2
-            elif s[3] > c.kl_target * 1.5:
+            elif diag[0] > c.kl_target * 1.5:
                 self.kl_coef *= 2
             metrics["train/kl_coef"] = self.kl_coef
         return metrics
+
+
+def _take(x, idx):
+    """Rows ``idx`` of a tensor or of each tensor of a dict (``idx=None``: everything)."""
+    if idx is None:
+        return x
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
 
 
 def _fast_adam(device) -> dict:
