@@ -202,6 +202,15 @@ def test_eval_prints_json(finished_run, tmp_path):
     assert tree_hashes(run) == before, "eval modified the run"
 
 
+def test_eval_video_records_one_file_per_episode(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    p = deeprl("eval", run, "--episodes", 2, "--video", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    videos = sorted((run / "videos").glob("*.mp4"))
+    assert len(videos) == 2 and all(v.stat().st_size > 1000 for v in videos)
+    assert json.loads(p.stdout)["eval_episodes"] == 2
+
+
 def test_plot_writes_png(finished_run, tmp_path):
     p = deeprl("plot", finished_run, "--out", "x.png", cwd=tmp_path)
     assert p.returncode == 0, p.stderr

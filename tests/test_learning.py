@@ -20,3 +20,20 @@ def test_reinforce_reward_to_go_baseline_cartpole():
                       eval_every=0, eval_episodes=20)
     summary = train(agent)
     assert summary["eval_return_mean"] >= 195, summary
+
+
+def test_actor_critic_cartpole():
+    from deeprl import ActorCritic
+
+    agent = ActorCritic("CartPole-v1", seed=0, n_steps=1000, gamma=0.99, total_steps=30_000,
+                        eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= 195, summary
+
+
+def test_a2c_cartpole():
+    from deeprl import A2C
+
+    agent = A2C("CartPole-v1", seed=0, num_envs=8, total_steps=50_000, eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= 195, summary

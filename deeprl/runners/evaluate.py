@@ -1,6 +1,7 @@
 """Deterministic evaluation over N episodes, optionally recording video."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -54,6 +55,8 @@ def _evaluate_vector(agent, env_id, episodes, seed, deterministic):
 
 
 def _evaluate_with_video(agent, env_id, episodes, seed, video_dir, deterministic):
+    for var in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # off-screen rendering, no sound device needed
+        os.environ.setdefault(var, "dummy")
     env = make_env(env_id, dict_obs=agent.run.dict_obs, render_mode="rgb_array")
     env = gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
     returns, lengths = [], []
