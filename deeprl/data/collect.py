@@ -105,11 +105,14 @@ class Collector:
             rewards = self.scale_rewards(rewards, dones)
         return next_obs, true_next, rewards, terminated, truncated
 
-    def _check_obs(self, obs, step):
+    def _check_obs(self, obs, step, final_obs=None):
+        """Raise on NaN/inf in ``obs`` (and in ``final_obs`` when it is a different array)."""
         def check(x):
-            if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            if x.dtype.kind == "f" and not np.isfinite(x).all():
                 raise NonFiniteError(f"non-finite observation from the environment at env step {step}")
         map_obs(check, obs)
+        if final_obs is not None and final_obs is not obs:
+            map_obs(check, final_obs)
 
     # -- collection modes ---------------------------------------------------------------
     @torch.inference_mode()
@@ -135,8 +138,7 @@ class Collector:
             actions_buf[t], logp_buf[t] = a, logp
             _put(obs_buf, t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t)
-            self._check_obs(true_next, self.env_steps + (t + 1) * N)
-            self._check_obs(next_raw, self.env_steps + (t + 1) * N)
+            self._check_obs(next_raw, self.env_steps + (t + 1) * N, true_next)
             _put(next_buf, t, self.preprocess(true_next, False))
             rew[t], term[t], trunc[t] = r, te, tr
             self.obs = next_raw
@@ -170,8 +172,7 @@ class Collector:
             bufs["actions"][t], bufs["log_probs"][t] = a, logp
             _put(bufs["obs"], t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
-            self._check_obs(true_next, self.env_steps + steps)
-            self._check_obs(next_raw, self.env_steps + steps)
+            self._check_obs(next_raw, self.env_steps + steps, true_next)
             _put(bufs["next_obs"], t, self.preprocess(true_next, False))
             bufs["rewards"][t], bufs["terminated"][t], bufs["truncated"][t] = r, te, tr
             bufs["valid"][t] = active

@@ -5,9 +5,10 @@ import difflib
 
 import gymnasium as gym
 from gymnasium import spaces
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
 from deeprl.core.errors import ConfigError
+from deeprl.envs.vector import SyncVectorEnv
 
 
 def _register_optional_envs() -> None:
@@ -41,12 +42,14 @@ def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None 
 
 def make_vec_env(env_id: str, num_envs: int, *, dict_obs: str = "flatten", vectorization: str = "sync",
                  render_mode: str | None = None) -> gym.vector.VectorEnv:
-    """``num_envs`` copies in a gymnasium vector env with same-step autoreset: when an episode
-    ends, ``step`` returns the first observation of the next one and the true final
-    observation in ``info['final_obs']``."""
+    """``num_envs`` copies in a vector env with same-step autoreset: when an episode ends,
+    ``step`` returns the first observation of the next one and the true final observation in
+    ``info['final_obs']``. ``sync``: deeprl's lean in-process loop; ``async``: gymnasium's
+    subprocess ``AsyncVectorEnv`` (worth it only for slow environments)."""
     fns = [lambda: make_env(env_id, dict_obs=dict_obs, render_mode=render_mode) for _ in range(num_envs)]
-    cls = AsyncVectorEnv if vectorization == "async" else SyncVectorEnv
-    return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    if vectorization == "async":
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    return SyncVectorEnv(fns)
 
 
 def obs_space_of(env_id: str, dict_obs: str = "flatten") -> tuple[spaces.Space, spaces.Space]:
