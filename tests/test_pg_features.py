@@ -91,8 +91,9 @@ def test_ppo_target_kl_stops_early():
     agent = ppo(num_envs=2, n_steps=32, batch_size=16, n_epochs=n_epochs, target_kl=1e-9, learning_rate=1e-2)
     m = agent.update(collect(agent), 0.0)
     assert m["train/stopped_early"] == 1.0
-    # the first minibatch sees the behaviour policy itself (KL = 0) so at least one step is taken
-    assert 1 <= m["train/gradient_steps"] < n_epochs * minibatches
+    # the first minibatch sees the behaviour policy itself (KL = 0), so exactly one step is
+    # taken; the second minibatch already exceeds 1.5e-9 and ends the whole iteration
+    assert m["train/gradient_steps"] == 1 < n_epochs * minibatches
     # a loose target never triggers
     loose = ppo(num_envs=2, n_steps=32, batch_size=16, n_epochs=n_epochs, target_kl=1e3, learning_rate=1e-2)
     m = loose.update(collect(loose), 0.0)
@@ -125,6 +126,19 @@ def test_ppo_kl_penalty_coefficient_halves_when_kl_is_small():
     assert "train/kl_coef" not in clip.update(collect(clip), 0.0)
 
 
+def test_ppo_kl_penalty_term_enters_the_loss():
+    kw = {"objective": "kl_penalty", "learning_rate": 1e-2, "n_epochs": 4, "batch_size": 16}
+    batch = collect(ppo(**kw))
+    out = {}
+    for beta in (0.0, 0.0, 50.0):
+        agent = ppo(kl_coef_init=beta, **kw)
+        m = agent.update(batch, 0.0)
+        out.setdefault(beta, []).append((params(agent, "actor"), m["train/approx_kl"]))
+    assert torch.equal(out[0.0][0][0], out[0.0][1][0])  # same-seed control
+    assert not torch.allclose(out[0.0][0][0], out[50.0][0][0])
+    assert out[50.0][0][1] < out[0.0][0][1]  # a heavy penalty keeps the policy closer
+
+
 def test_ppo_kl_coef_is_checkpointed(tmp_path):
     agent = ppo(objective="kl_penalty", kl_target=10.0)
     agent.update(collect(agent), 0.0)
@@ -148,12 +162,16 @@ def test_ppo_clip_range_vf_is_used_and_finite():
 
 
 @pytest.mark.parametrize("progress", [0.0, 0.3, 0.75, 1.0])
-def test_ppo_linear_lr_and_clip_schedules(progress):
-    agent = ppo(lr_schedule="linear", clip_schedule="linear", learning_rate=3e-4, clip_range=0.2)
+@pytest.mark.parametrize("lr_schedule,clip_schedule", [("linear", "constant"), ("constant", "linear"),
+                                                       ("linear", "linear")])
+def test_ppo_linear_lr_and_clip_schedules(progress, lr_schedule, clip_schedule):
+    agent = ppo(lr_schedule=lr_schedule, clip_schedule=clip_schedule, learning_rate=3e-4, clip_range=0.2)
     m = agent.update(collect(agent), progress)
-    assert m["train/learning_rate"] == pytest.approx(3e-4 * (1 - progress), abs=1e-15)
-    assert m["train/clip_range"] == pytest.approx(0.2 * (1 - progress), abs=1e-15)
-    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * (1 - progress), abs=1e-15)
+    lr = 3e-4 * (1 - progress) if lr_schedule == "linear" else 3e-4
+    clip = 0.2 * (1 - progress) if clip_schedule == "linear" else 0.2
+    assert m["train/learning_rate"] == pytest.approx(lr, abs=1e-15)
+    assert m["train/clip_range"] == pytest.approx(clip, abs=1e-15)
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(lr, abs=1e-15)
 
 
 def test_ppo_constant_schedules_ignore_progress():
@@ -280,36 +298,46 @@ def test_reinforce_baseline_reports_value_loss_and_explained_variance():
     critic_before = copy.deepcopy(agent.critic)
     m = agent.update(batch, 0.0)
     assert np.isfinite(m["loss/value"]) and m["loss/value"] > 0
-    # explained variance of the pre-update critic on the Monte Carlo reward-to-go
-    v = critic_before(torch.as_tensor(batch.obs[batch.valid])).detach().numpy().astype(np.float64)
+    # explained variance of the pre-update critic on the Monte Carlo reward-to-go (CartPole
+    # episodes here all terminate, so nothing is bootstrapped)
+    assert not batch.truncated[batch.valid].any()
     q = ref_reinforce_advantages(batch, gamma, rtg=True)
-    # ref_reinforce_advantages walks columns in order; index valid steps the same way
+    # ref_reinforce_advantages walks env columns in time order; gather V the same way
     order = [(t, i) for i in range(batch.valid.shape[1]) for t in range(batch.valid.shape[0]) if batch.valid[t, i]]
-    v_col = critic_before(torch.as_tensor(np.stack([batch.obs[t, i] for t, i in order]))).detach().numpy()
-    ev = 1 - np.var(q - v_col) / np.var(q)
-    assert m["train/explained_variance"] == pytest.approx(ev, rel=1e-4, abs=1e-5)
+    with torch.no_grad():
+        v = critic_before(torch.as_tensor(np.stack([batch.obs[t, i] for t, i in order]))).double().numpy()
     assert v.shape == q.shape
+    ev = 1 - np.var(q - v) / np.var(q)
+    assert m["train/explained_variance"] == pytest.approx(ev, rel=1e-4, abs=1e-5)
     # the baseline was fitted (its parameters moved)
     assert not torch.equal(params(agent, "critic"), torch.cat([p.flatten() for p in critic_before.parameters()]))
 
 
-def test_reinforce_gae_lambda_only_matters_with_a_baseline():
-    """Documented behaviour: ``gae_lambda`` is read only when ``baseline=true``; without a
-    baseline it is accepted by the config and silently ignored (advantage = Monte Carlo
-    return), so the update is bit-identical to ``gae_lambda=None``."""
+def test_reinforce_gae_lambda_needs_a_baseline():
+    """GAE needs a value function: gae_lambda without baseline is a config error; with a
+    baseline, GAE(0.5) advantages differ from reward-to-go minus V."""
+    from deeprl.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gae_lambda.*baseline=true"):
+        reinforce(reward_to_go=True, baseline=False, gae_lambda=0.5)
     batch = collect(reinforce(reward_to_go=True))
     runs = {}
-    for baseline in (False, True):
-        for lam in (None, 0.5):
-            agent = reinforce(reward_to_go=True, baseline=baseline, gae_lambda=lam)
-            assert agent.cfg.gae_lambda == lam
-            m = agent.update(batch, 0.0)
-            runs[baseline, lam] = (m, params(agent, "actor"))
-    assert runs[False, None][0] == runs[False, 0.5][0]
-    assert torch.equal(runs[False, None][1], runs[False, 0.5][1])
-    # with a baseline, GAE(0.5) advantages differ from reward-to-go minus V
-    assert runs[True, None][0]["train/advantage_std"] != pytest.approx(runs[True, 0.5][0]["train/advantage_std"])
-    assert not torch.equal(runs[True, None][1], runs[True, 0.5][1])
+    for lam in (None, 0.5):
+        agent = reinforce(reward_to_go=True, baseline=True, gae_lambda=lam)
+        m = agent.update(batch, 0.0)
+        runs[lam] = (m, params(agent, "actor"))
+    assert runs[None][0]["train/advantage_std"] != pytest.approx(runs[0.5][0]["train/advantage_std"])
+    assert not torch.equal(runs[None][1], runs[0.5][1])
+
+
+def test_reinforce_baseline_without_reward_to_go_uses_the_full_return():
+    """baseline=true, reward_to_go=false: advantage = whole-episode return - V(s_t)."""
+    batch = collect(reinforce(reward_to_go=False))
+    stds = {}
+    for rtg in (False, True):
+        agent = reinforce(reward_to_go=rtg, baseline=True)
+        stds[rtg] = agent.update(batch, 0.0)["train/advantage_std"]
+    assert stds[False] != pytest.approx(stds[True])
 
 
 @pytest.mark.parametrize("num_envs,batch_size", [(1, 50), (3, 120), (1, 600)])
@@ -330,6 +358,11 @@ def test_collect_episodes_returns_complete_episodes(num_envs, batch_size):
         n_valid = int(valid[:, i].sum())
         assert valid[:n_valid, i].all() and not valid[n_valid:, i].any()  # a prefix
         assert ends[n_valid - 1, i], f"env {i} ends its valid steps mid-episode"
+    # the data survive the buffer growth: CartPole pays 1 per step, and inside an episode
+    # next_obs[t] is obs[t + 1]
+    assert np.all(batch.rewards[valid] == 1.0)
+    inner = valid[1:] & ~ends[:-1]
+    np.testing.assert_array_equal(batch.next_obs[:-1][inner], batch.obs[1:][inner])
     # the episodes counted by the collector are exactly the ones in the batch
     assert agent.collector.episodes == int((ends & valid).sum())
     assert agent.collector.env_steps == batch.num_steps
@@ -350,11 +383,15 @@ def actor_critic(env="CartPole-v1", **kw):
 def test_actor_critic_online_variant_runs():
     agent = actor_critic(n_steps=1, num_envs=1, num_target_updates=1, num_grad_steps_per_target_update=1,
                          total_steps=300)
-    before = params(agent, "actor", "critic")
+    actor0, critic0 = params(agent, "actor"), params(agent, "critic")
     summary = train(agent)
     assert summary["env_steps"] == 300 and summary["iterations"] == 300
-    after = params(agent, "actor", "critic")
-    assert torch.isfinite(after).all() and not torch.equal(before, after)
+    actor1, critic1 = params(agent, "actor"), params(agent, "critic")
+    assert torch.isfinite(actor1).all() and torch.isfinite(critic1).all()
+    # both networks learn from one-sample batches (a one-element advantage must not be
+    # "standardised" to 0, which would freeze the actor)
+    assert not torch.equal(critic0, critic1)
+    assert not torch.equal(actor0, actor1)
     m = agent.update(agent.collector.collect_steps(agent.act, 1), 0.5)
     assert np.isfinite(m["loss/critic"]) and np.isfinite(m["loss/policy"])
 
@@ -510,16 +547,17 @@ def test_ppo_pendulum_obs_and_reward_normalisation_match_reference():
     assert all(np.isfinite(m[k]) for k in ("loss/policy", "loss/value"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Collector.collect_steps normalises next_obs[t] BEFORE the normaliser is updated with "
-    "that observation, while obs[t+1] (same raw state) is normalised AFTER: the same state "
-    "gets two different network inputs, so V(next_obs[t]) != V(obs[t+1]) in GAE"))
-def test_normalised_next_obs_matches_next_step_obs():
-    agent = norm_agent()
-    batch = collect(agent)
-    cont = ~(batch.terminated | batch.truncated)[:-1]
-    assert cont.all()
-    np.testing.assert_allclose(batch.next_obs[:-1], batch.obs[1:], rtol=1e-6, atol=1e-6)
+@pytest.mark.parametrize("mode", ["steps", "episodes"])
+def test_normalised_next_obs_matches_next_step_obs(mode):
+    if mode == "steps":
+        agent = norm_agent()
+        batch = collect(agent)
+    else:
+        agent = REINFORCE("Pendulum-v1", **{**QUIET, "seed": 3, "batch_size": 100, "normalize_obs": True})
+        batch = collect(agent)
+    inner = ~(batch.terminated | batch.truncated)[:-1] & batch.valid[1:]
+    assert inner.sum() > 40
+    np.testing.assert_allclose(batch.next_obs[:-1][inner], batch.obs[1:][inner], rtol=1e-6, atol=1e-6)
 
 
 def test_ppo_checkpoint_restores_normalisers(tmp_path):
@@ -534,6 +572,9 @@ def test_ppo_checkpoint_restores_normalisers(tmp_path):
         np.testing.assert_array_equal(loaded.obs_normalizer.state_dict()[k], agent.obs_normalizer.state_dict()[k])
     np.testing.assert_array_equal(loaded.predict(raw), agent.predict(raw))
     np.testing.assert_array_equal(loaded.predict(raw[0]), agent.predict(raw[0]))
+    # predicting does not move the statistics
+    np.testing.assert_array_equal(loaded.obs_normalizer.rms.mean, agent.obs_normalizer.rms.mean)
+    assert loaded.obs_normalizer.rms.count == agent.obs_normalizer.rms.count == PPO.load(path).obs_normalizer.rms.count
     # control: the statistics matter (a fresh normaliser would predict differently)
     reset = PPO.load(path)
     reset.obs_normalizer.load_state_dict({"mean": np.zeros(3), "var": np.ones(3), "count": 1e-4})

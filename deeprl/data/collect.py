@@ -105,6 +105,10 @@ class Collector:
             rewards = self.scale_rewards(rewards, dones)
         return next_obs, true_next, rewards, terminated, truncated
 
+    def _successor(self, obs_p, next_raw, true_next):
+        """Network input of the true next state: the next observation unless an episode ended."""
+        return obs_p if true_next is next_raw else self.preprocess(true_next, False)
+
     def _check_obs(self, obs, step, final_obs=None):
         """Raise on NaN/inf in ``obs`` (and in ``final_obs`` when it is a different array)."""
         def check(x):
@@ -139,10 +143,10 @@ class Collector:
             _put(obs_buf, t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t)
             self._check_obs(next_raw, self.env_steps + (t + 1) * N, true_next)
-            _put(next_buf, t, self.preprocess(true_next, False))
-            rew[t], term[t], trunc[t] = r, te, tr
             self.obs = next_raw
-            obs_p = self.preprocess(next_raw, True)
+            obs_p = self.preprocess(next_raw, True)  # update the normaliser first, so that
+            _put(next_buf, t, self._successor(obs_p, next_raw, true_next))  # next_obs[t] == obs[t+1]
+            rew[t], term[t], trunc[t] = r, te, tr
         self.env_steps += T * N
         return Rollout(obs_buf, actions_buf, logp_buf, rew, term, trunc, next_buf, np.ones((T, N), bool))
 
@@ -173,13 +177,13 @@ class Collector:
             _put(bufs["obs"], t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
             self._check_obs(next_raw, self.env_steps + steps, true_next)
-            _put(bufs["next_obs"], t, self.preprocess(true_next, False))
+            self.obs = next_raw
+            obs_p = self.preprocess(next_raw, True)
+            _put(bufs["next_obs"], t, self._successor(obs_p, next_raw, true_next))
             bufs["rewards"][t], bufs["terminated"][t], bufs["truncated"][t] = r, te, tr
             bufs["valid"][t] = active
             steps += int(active.sum())
             active &= ~((te | tr) & (steps >= min_steps))
-            self.obs = next_raw
-            obs_p = self.preprocess(next_raw, True)
             t += 1
         self.env_steps += steps
         sl = slice(0, t)

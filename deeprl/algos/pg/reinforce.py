@@ -8,7 +8,8 @@ where A_it is, depending on the switches,
 - ``reward_to_go=false``: the whole trajectory's discounted return sum_t' gamma^t' r_t',
 - ``reward_to_go=true``: the discounted reward-to-go sum_{t'>=t} gamma^(t'-t) r_t',
 - ``baseline=true``: minus a learned V(s_t) (fit by regression on the reward-to-go with its
-  own learning rate and ``baseline_gradient_steps``), or GAE(gamma, ``gae_lambda``) when set,
+  own learning rate and ``baseline_gradient_steps``), or GAE(gamma, ``gae_lambda``) when set
+  (GAE needs the baseline; it then replaces the Monte Carlo estimate),
 - ``normalize_advantages=true``: standardised over the batch.
 With a baseline, episodes cut by a time limit are bootstrapped with V(final state).
 """
@@ -22,6 +23,7 @@ import torch
 from deeprl.algos.pg._common import explained_variance, flat, values_of
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
+from deeprl.core.errors import ConfigError
 from deeprl.core.returns import discounted_return, gae, normalize, reward_to_go
 from deeprl.data.collect import to_tensor
 from deeprl.nn.networks import ACTIVATIONS
@@ -44,6 +46,10 @@ class ReinforceConfig:
     activation: str = param("tanh", "hidden activation", choices=tuple(ACTIVATIONS))
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy")
     max_grad_norm: float = param(0.0, "clip the policy gradient norm (0: off)", low=0.0)
+
+    def __post_init__(self):
+        if self.gae_lambda is not None and not self.baseline:
+            raise ConfigError("gae_lambda: GAE needs a value function; set baseline=true or gae_lambda=None")
 
 
 class REINFORCE(Agent):
@@ -79,14 +85,13 @@ class REINFORCE(Agent):
         c = self.cfg
         b = batch
         metrics = {}
-        # 1. Monte Carlo estimates of Q(s_t, a_t)
+        # 1. Monte Carlo estimates of Q(s_t, a_t); with a baseline, a time-limit cut is
+        #    bootstrapped with V(final state) instead of treating it as the end of the task
+        values = next_values = None
         if c.baseline:
             values, next_values = values_of(self.critic, b, self.device)
-            q = reward_to_go(b.rewards, b.terminated, b.truncated, c.gamma, next_values)
-        else:
-            values = None
-            q = (reward_to_go(b.rewards, b.terminated, b.truncated, c.gamma) if c.reward_to_go
-                 else discounted_return(b.rewards, b.terminated, b.truncated, c.gamma))
+        rtg = reward_to_go(b.rewards, b.terminated, b.truncated, c.gamma, next_values)
+        q = rtg if c.reward_to_go else discounted_return(b.rewards, b.terminated, b.truncated, c.gamma)
         # 2. advantages
         if c.baseline and c.gae_lambda is not None:
             adv = gae(b.rewards, values, next_values, b.terminated, b.truncated, c.gamma, c.gae_lambda)
@@ -110,14 +115,14 @@ class REINFORCE(Agent):
         metrics["loss/policy"] = float(policy_loss.detach())
         # 4. baseline regression on the reward-to-go targets
         if c.baseline:
-            target = torch.as_tensor(flat(q, b.valid), dtype=torch.float32, device=self.device)
+            target = torch.as_tensor(flat(rtg, b.valid), dtype=torch.float32, device=self.device)
             for _ in range(c.baseline_gradient_steps):
                 value_loss = (self.critic(obs) - target).pow(2).mean()
                 self.critic_optimizer.zero_grad(set_to_none=True)
                 value_loss.backward()
                 self.critic_optimizer.step()
             metrics["loss/value"] = float(value_loss.detach())
-            metrics["train/explained_variance"] = explained_variance(flat(values, b.valid), flat(q, b.valid))
+            metrics["train/explained_variance"] = explained_variance(flat(values, b.valid), flat(rtg, b.valid))
         metrics["train/batch_steps"] = float(b.num_steps)
         metrics["train/advantage_std"] = float(np.std(adv))
         return metrics
