@@ -3,7 +3,8 @@ loading and ``learn``. An algorithm file subclasses :class:`Agent` once and supp
 
 - ``name`` and ``Config`` (a dataclass of its hyperparameters),
 - ``build()``: networks and optimisers from ``self.obs_space``, ``self.act_space``, ``self.cfg``,
-- ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors,
+- ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors (the default
+  samples ``self.actor(obs)``, a distribution),
 - ``rollout_spec() -> ("steps", n) | ("episodes", n)``: the data one update consumes,
 - ``update(batch, progress) -> dict`` of float metrics,
 - ``modules()`` (nn.Modules/optimisers to checkpoint) and optionally ``extra_state()``.
@@ -68,7 +69,8 @@ class Agent:
                                   "set normalize_obs=false")
             self.obs_normalizer = ObsNormalizer(obs_space.shape, clip=run.clip_obs)
         self.reward_scaler = None
-        self.collector = None
+        self.collector = None  # created by the runner on the first learn()
+        self._pending_collector_state = None  # (collector, reward scaler) state from a checkpoint
         self.train_state = {"env_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
                             "next_eval": run.eval_every or None, "next_checkpoint": run.checkpoint_every or None,
                             "last_eval": None}
@@ -79,7 +81,11 @@ class Agent:
         raise NotImplementedError
 
     def act(self, obs, deterministic: bool = False):
-        raise NotImplementedError
+        """(actions, log-probs) for a batch of network inputs; by default from the stochastic
+        policy ``self.actor(obs) -> distribution`` (its mode when ``deterministic``)."""
+        dist = self.actor(obs)
+        a = dist.mode() if deterministic else dist.sample()
+        return a, dist.log_prob(a)
 
     def rollout_spec(self) -> tuple[str, int]:
         raise NotImplementedError

@@ -57,7 +57,7 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
     resumed = ts["env_steps"] > 0
     if agent.collector is None:
         agent.collector = agent.make_collector()
-        pending = getattr(agent, "_pending_collector_state", None)
+        pending = agent._pending_collector_state
         if pending is not None:
             coll_state, reward_state = pending
             if coll_state is not None and not agent.collector.load_state_dict(coll_state):

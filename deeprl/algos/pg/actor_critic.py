@@ -62,11 +62,6 @@ class ActorCritic(Agent):
     def rollout_spec(self):
         return "steps", self.cfg.n_steps
 
-    def act(self, obs, deterministic=False):
-        dist = self.actor(obs)
-        a = dist.mode() if deterministic else dist.sample()
-        return a, dist.log_prob(a)
-
     def _targets(self, batch):
         _, next_values = values_of(self.critic, batch, self.device)
         y = n_step_returns(batch.rewards, batch.terminated, batch.truncated, next_values, self.cfg.gamma,

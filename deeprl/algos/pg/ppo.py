@@ -93,11 +93,6 @@ class PPO(Agent):
     def rollout_spec(self):
         return "steps", self.cfg.n_steps
 
-    def act(self, obs, deterministic=False):
-        dist = self.actor(obs)
-        a = dist.mode() if deterministic else dist.sample()
-        return a, dist.log_prob(a)
-
     def update(self, batch, progress):
         c = self.cfg
         lr = scheduled(c.learning_rate, c.lr_schedule, progress)

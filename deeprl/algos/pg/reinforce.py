@@ -76,11 +76,6 @@ class REINFORCE(Agent):
     def rollout_spec(self):
         return "episodes", self.cfg.batch_size
 
-    def act(self, obs, deterministic=False):
-        dist = self.actor(obs)
-        a = dist.mode() if deterministic else dist.sample()
-        return a, dist.log_prob(a)
-
     def update(self, batch, progress):
         c = self.cfg
         b = batch
