@@ -94,6 +94,8 @@ class FlattenEncoder(nn.Module):
         self.out_dim = int(spaces.flatdim(space))
 
     def forward(self, x):
+        if x.dim() == 2 and x.dtype == torch.float32:  # already a batch of float vectors
+            return x
         return x.float().reshape(x.shape[0], -1)
 
 

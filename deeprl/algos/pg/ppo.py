@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from deeprl.algos.pg._common import explained_variance, flat, values_of
 from deeprl.core.agent import Agent
@@ -112,6 +113,9 @@ class PPO(Agent):
         old_v = torch.as_tensor(flat(values), dtype=torch.float32, device=self.device)
         n = adv_t.shape[0]
         mb = min(c.batch_size, n)
+        normalize_each = c.normalize_advantages and 1 < mb < n  # per minibatch
+        if c.normalize_advantages and mb == n > 1:  # one minibatch: normalise once, not every epoch
+            adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
 
         # 2. epochs of minibatch gradient steps
         loss_sums = torch.zeros(2)  # policy loss, value loss
@@ -131,7 +135,7 @@ class PPO(Agent):
                             stopped_early = True
                             break
                 a = _take(adv_t, idx)
-                if c.normalize_advantages and mb > 1:
+                if normalize_each:
                     a = (a - a.mean()) / (a.std() + 1e-8)
                 if c.objective == "clip":
                     policy_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
@@ -139,7 +143,7 @@ class PPO(Agent):
                     policy_loss = -(ratio * a).mean() + self.kl_coef * ((ratio - 1) - log_ratio).mean()
                 v, ret = self.critic(o), _take(ret_t, idx)
                 if c.clip_range_vf is None:
-                    value_loss = (v - ret).pow(2).mean()
+                    value_loss = F.mse_loss(v, ret)
                 else:
                     v_old = _take(old_v, idx)
                     v_clipped = v_old + (v - v_old).clamp(-c.clip_range_vf, c.clip_range_vf)
