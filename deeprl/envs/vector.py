@@ -9,6 +9,7 @@ observations (the same convention as ``gymnasium.vector.AutoresetMode.SAME_STEP`
 from __future__ import annotations
 
 import numpy as np
+from gymnasium.spaces import Discrete
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
@@ -26,6 +27,8 @@ class SyncVectorEnv(VectorEnv):
         self.render_mode = first.render_mode
         self.spec = first.spec
         self._obs = create_empty_array(self.single_observation_space, self.num_envs)
+        # Python ints take Discrete.contains' fast path (the env's own action check)
+        self._int_actions = isinstance(self.single_action_space, Discrete)
 
     def reset(self, *, seed=None, options=None):
         if seed is None or isinstance(seed, int):
@@ -40,6 +43,8 @@ class SyncVectorEnv(VectorEnv):
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
         obs, final = [None] * n, {}
+        if self._int_actions:
+            actions = np.asarray(actions).tolist()
         for i, env in enumerate(self.envs):
             o, rewards[i], terminated[i], truncated[i], _ = env.step(actions[i])
             if terminated[i] or truncated[i]:
