@@ -16,7 +16,7 @@ def test_ppo_solves_cartpole():
 
 def test_reinforce_reward_to_go_baseline_cartpole():
     agent = REINFORCE("CartPole-v1", seed=0, batch_size=1000, reward_to_go=True, baseline=True,
-                      normalize_advantages=True, learning_rate=0.01, total_steps=50_000,
+                      normalize_advantages=True, learning_rate=0.01, total_steps=80_000,
                       eval_every=0, eval_episodes=20)
     summary = train(agent)
     assert summary["eval_return_mean"] >= 195, summary
@@ -34,6 +34,6 @@ def test_actor_critic_cartpole():
 def test_a2c_cartpole():
     from deeprl import A2C
 
-    agent = A2C("CartPole-v1", seed=0, num_envs=8, total_steps=50_000, eval_every=0, eval_episodes=20)
+    agent = A2C("CartPole-v1", seed=0, num_envs=8, total_steps=100_000, eval_every=0, eval_episodes=20)
     summary = train(agent)
     assert summary["eval_return_mean"] >= 195, summary

@@ -29,6 +29,18 @@ if SHORT_CARTPOLE not in gym.registry:
 QUIET = {"preset": "none", "eval_every": 0, "eval_episodes": 0, "total_steps": 10_000}
 
 
+def collect_with_both_endings(make_agent):
+    """(agent, batch) for the first seed whose rollout holds a termination, a truncation and an
+    episode cut by the end of the batch (the cases the return estimators must tell apart)."""
+    for seed in range(50):
+        agent = make_agent(seed)
+        batch = collect(agent)
+        if (batch.terminated.any() and batch.truncated.any()
+                and not (batch.terminated[-1] | batch.truncated[-1]).all()):
+            return agent, batch
+    raise AssertionError("no seed in 0..49 gave a rollout with both kinds of episode end")
+
+
 def ppo(env="CartPole-v1", **kw):
     cfg = {**QUIET, "seed": 0, "n_steps": 32, "batch_size": 32, "n_epochs": 2, **kw}
     return PPO(env, **cfg)
@@ -39,8 +51,8 @@ def collect(agent, n=None):
     kind, default = agent.rollout_spec()
     n = default if n is None else n
     if kind == "steps":
-        return agent.collector.collect_steps(agent.act, n)
-    return agent.collector.collect_episodes(agent.act, n)
+        return agent.collector.collect_steps(agent.behaviour_policy(), n)
+    return agent.collector.collect_episodes(agent.behaviour_policy(), n)
 
 
 def params(agent, *names):
@@ -346,7 +358,7 @@ def test_collect_episodes_returns_complete_episodes(num_envs, batch_size):
     # than the collector's initial 256-step buffer and the buffer grows
     agent = reinforce(num_envs=num_envs, batch_size=batch_size)
     agent.collector = agent.make_collector()
-    batch = agent.collector.collect_episodes(agent.act, batch_size)
+    batch = agent.collector.collect_episodes(agent.behaviour_policy(), batch_size)
     valid, ends = batch.valid, batch.terminated | batch.truncated
     T, N = valid.shape
     assert N == num_envs
@@ -392,7 +404,7 @@ def test_actor_critic_online_variant_runs():
     # "standardised" to 0, which would freeze the actor)
     assert not torch.equal(critic0, critic1)
     assert not torch.equal(actor0, actor1)
-    m = agent.update(agent.collector.collect_steps(agent.act, 1), 0.5)
+    m = agent.update(agent.collector.collect_steps(agent.behaviour_policy(), 1), 0.5)
     assert np.isfinite(m["loss/critic"]) and np.isfinite(m["loss/policy"])
 
 
@@ -418,10 +430,9 @@ def ref_n_step(batch, next_values, gamma, n):
 
 def test_actor_critic_n_step_targets():
     gamma = 0.9
-    a1 = actor_critic(SHORT_CARTPOLE, n_steps=24, num_envs=2, gamma=gamma, n_step=1)
-    a3 = actor_critic(SHORT_CARTPOLE, n_steps=24, num_envs=2, gamma=gamma, n_step=3)
-    batch = collect(a1)
-    assert batch.terminated.any() and batch.truncated.any()
+    a1, batch = collect_with_both_endings(
+        lambda s: actor_critic(SHORT_CARTPOLE, seed=s, n_steps=24, num_envs=2, gamma=gamma, n_step=1))
+    a3 = actor_critic(SHORT_CARTPOLE, seed=a1.run.seed, n_steps=24, num_envs=2, gamma=gamma, n_step=3)
     with torch.no_grad():
         nv = a1.critic(torch.as_tensor(batch.next_obs.reshape(-1, 4))).numpy().reshape(24, 2)
     y1 = a1._targets(batch).numpy().reshape(24, 2)
@@ -460,11 +471,9 @@ def ref_bootstrapped_returns(batch, values_next, gamma):
 
 def test_a2c_gae_lambda_one_is_bootstrapped_reward_to_go_minus_values():
     gamma, T, N = 0.95, 30, 2
-    agent = A2C(SHORT_CARTPOLE, **{**QUIET, "seed": 0, "n_steps": T, "num_envs": N, "gamma": gamma})
+    agent, batch = collect_with_both_endings(
+        lambda s: A2C(SHORT_CARTPOLE, **{**QUIET, "seed": s, "n_steps": T, "num_envs": N, "gamma": gamma}))
     assert agent.cfg.gae_lambda == 1.0
-    batch = collect(agent)
-    assert batch.terminated.any() and batch.truncated.any()
-    assert not (batch.terminated[-1] | batch.truncated[-1]).all()  # some env is cut by the batch end
     with torch.no_grad():
         v = agent.critic(torch.as_tensor(batch.obs.reshape(-1, 4))).double().numpy().reshape(T, N)
         nv = agent.critic(torch.as_tensor(batch.next_obs.reshape(-1, 4))).double().numpy().reshape(T, N)

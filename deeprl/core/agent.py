@@ -28,6 +28,7 @@ from deeprl.envs.make import check_env_id, make_vec_env, obs_space_of
 from deeprl.envs.spaces import space_from_dict, space_to_dict
 from deeprl.nn.networks import is_image_space
 from deeprl.nn.normalize import ObsNormalizer, RewardScaler
+from deeprl.nn.numpy_actor import numpy_actor
 from deeprl.nn.policies import check_action_space
 
 
@@ -87,6 +88,23 @@ class Agent:
         a = dist.mode() if deterministic else dist.sample()
         return a, dist.log_prob(a)
 
+    def behaviour_policy(self):
+        """The stochastic policy that collects experience, NumPy in and out:
+        ``obs -> (actions, log_probs)``. The default ``act`` on an MLP actor runs as NumPy
+        (see deeprl.nn.numpy_actor: several times cheaper at a few envs); otherwise ``act``
+        runs through torch."""
+        if type(self).act is Agent.act and self.device.type == "cpu":
+            fast = numpy_actor(getattr(self, "actor", None), self.rng)
+            if fast is not None:
+                return fast
+
+        def act(obs):
+            with torch.inference_mode():
+                a, logp = self.act(to_tensor(obs, self.device))
+            return a.cpu().numpy(), logp.cpu().numpy()
+
+        return act
+
     def rollout_spec(self) -> tuple[str, int]:
         raise NotImplementedError
 
@@ -137,7 +155,7 @@ class Agent:
         box = isinstance(self.act_space, spaces.Box)
         return Collector(envs, self.run.seed, preprocess=self.preprocess, scale_rewards=self.reward_scaler,
                          action_low=self.act_space.low if box else None,
-                         action_high=self.act_space.high if box else None, device=self.device)
+                         action_high=self.act_space.high if box else None)
 
     def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None,
               progress: bool = False, log_stdout: bool = False):

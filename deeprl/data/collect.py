@@ -41,20 +41,19 @@ def _put(buf, t, value, mask=None):
 class Collector:
     """Steps a vector env with a policy and returns :class:`Rollout` batches.
 
-    ``act(obs_tensor) -> (actions, log_probs)`` is the behaviour policy (called under
-    ``torch.inference_mode``); ``preprocess(obs, update) -> obs`` applies observation
+    ``act(obs) -> (actions, log_probs)`` is the behaviour policy, NumPy in and out
+    (``Agent.behaviour_policy()``); ``preprocess(obs, update) -> obs`` applies observation
     normalisation; ``scale_rewards(rewards, dones) -> rewards`` reward scaling.
     """
 
     def __init__(self, envs, seed: int, preprocess=None, scale_rewards=None, action_low=None,
-                 action_high=None, device="cpu"):
+                 action_high=None):
         self.envs = envs
         self.num_envs = envs.num_envs
         self.seed = seed
         self.preprocess = preprocess or (lambda obs, update=False: obs)
         self.scale_rewards = scale_rewards
         self.clip = (action_low, action_high) if action_low is not None else None
-        self.device = device
         self.obs = None  # raw current observation of every env
         self.ep_return = np.zeros(self.num_envs)
         self.ep_length = np.zeros(self.num_envs, dtype=np.int64)
@@ -119,7 +118,6 @@ class Collector:
             map_obs(check, final_obs)
 
     # -- collection modes ---------------------------------------------------------------
-    @torch.inference_mode()
     def collect_steps(self, act, n_steps: int) -> Rollout:
         """``n_steps`` steps of every env, continuing the episodes in progress."""
         if self.obs is None:
@@ -134,8 +132,7 @@ class Collector:
         trunc = np.zeros((T, N), bool)
         actions_buf = logp_buf = None
         for t in range(T):
-            a, logp = act(to_tensor(obs_p, self.device))
-            a, logp = a.cpu().numpy(), logp.cpu().numpy()
+            a, logp = act(obs_p)
             if actions_buf is None:
                 actions_buf = np.zeros((T,) + a.shape, a.dtype)
                 logp_buf = np.zeros((T, N), np.float32)
@@ -150,7 +147,6 @@ class Collector:
         self.env_steps += T * N
         return Rollout(obs_buf, actions_buf, logp_buf, rew, term, trunc, next_buf, np.ones((T, N), bool))
 
-    @torch.inference_mode()
     def collect_episodes(self, act, min_steps: int) -> Rollout:
         """Complete episodes from fresh resets until at least ``min_steps`` steps are
         collected (the course's ``sample_trajectories``): an env starts no new episode once
@@ -169,8 +165,7 @@ class Collector:
             if bufs is None or t == cap:
                 cap = t * 2 if bufs is not None else cap
                 bufs = self._grow(bufs, obs_p, cap, N)
-            a, logp = act(to_tensor(obs_p, self.device))
-            a, logp = a.cpu().numpy(), logp.cpu().numpy()
+            a, logp = act(obs_p)
             if bufs["actions"] is None:
                 bufs["actions"] = np.zeros((cap,) + a.shape, a.dtype)
             bufs["actions"][t], bufs["log_probs"][t] = a, logp

@@ -81,8 +81,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
     try:
         while ts["env_steps"] < run.total_steps:
             kind, n = agent.rollout_spec()
-            batch = (collector.collect_steps(agent.act, n) if kind == "steps"
-                     else collector.collect_episodes(agent.act, n))
+            policy = agent.behaviour_policy()
+            batch = (collector.collect_steps(policy, n) if kind == "steps"
+                     else collector.collect_episodes(policy, n))
             ts["env_steps"] = collector.env_steps
             metrics = agent.update(batch, progress=ts["env_steps"] / run.total_steps)
             _check_finite(metrics, ts["env_steps"])
