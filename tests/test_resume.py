@@ -28,6 +28,7 @@ RESUME_CASES = {
     "cartpole": ("CartPole-v1", {}),
     "pendulum": ("Pendulum-v1", {}),
     "pendulum-normalized": ("Pendulum-v1", {"normalize_obs": True, "normalize_reward": True}),
+    "mujoco": ("InvertedPendulum-v5", {}),  # physics state restored through qpos/qvel/act/time
 }
 TIME_ONLY = {"time/sps", "time/wall_s"}  # wall-clock columns, the only ones allowed to differ
 SUMMARY_TIME = {"wall_time_s", "sps"}
@@ -294,3 +295,16 @@ def test_cli_run_matches_api_run_and_resume_of_finished_run_is_a_no_op(reference
     assert p.returncode == 0, p.stderr
     assert "already reached its budget of 1024 steps" in p.stderr
     assert tree_hashes(run_dir) == before, "resuming a finished run changed its files"
+
+
+def test_resume_of_env_without_state_snapshot_restarts_episodes(tmp_path, capsys):
+    """Box2D worlds cannot be snapshotted: resuming says so and continues from fresh resets."""
+    from deeprl.envs.state import get_vec_state
+
+    agent = make("LunarLander-v3", total_steps=256, eval_every=0, eval_episodes=0, checkpoint_every=128)
+    train(agent, run_dir=tmp_path)
+    assert get_vec_state(agent.collector.envs) is None
+    resumed = PPO.load(tmp_path / "checkpoints" / "step_0000000128.pt", total_steps=384)
+    summary = train(resumed, run_dir=tmp_path)
+    assert "cannot snapshot its state" in capsys.readouterr().out
+    assert summary["env_steps"] == 384
