@@ -254,7 +254,7 @@ def cmd_list(args) -> int:
         for title, c in (("run settings", config.RunConfig), (f"{what} hyperparameters", cls.Config)):
             print(f"\n{title}:")
             for name, tp, default, help_ in config.describe(c):
-                print(f"  {name:24s} {tp:14s} {str(default):12s} {help_}")
+                print(f"  {name:24s} {tp:14s} {str(default):12s} {help_}".rstrip())
         print(f"\npresets: {', '.join(config.preset_names(what)) or '(none)'}")
         return 0
     if what not in ("all", "algos", "presets", "envs"):

@@ -64,6 +64,8 @@ def _type_name(tp) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "None"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -244,5 +246,12 @@ def to_dict(cfg) -> dict:
 
 def describe(cls) -> list[tuple[str, str, Any, str]]:
     """(name, type, default, help) for every field: used by ``deeprl list`` and docs."""
-    return [(f.name, _type_name(_type_of(cls, f.name)), f.default, f.metadata.get("help", ""))
-            for f in dataclasses.fields(cls)]
+    out = []
+    for f in dataclasses.fields(cls):
+        help_ = f.metadata.get("help", "")
+        if f.metadata.get("aliases"):
+            help_ += f" (alias: {', '.join(f.metadata['aliases'])})"
+        if f.metadata.get("choices"):
+            help_ += f" [{'|'.join(map(str, f.metadata['choices']))}]"
+        out.append((f.name, _type_name(_type_of(cls, f.name)), f.default, help_))
+    return out
