@@ -107,9 +107,10 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
                     ts["next_eval"] += run.eval_every
             logger.log(row)
             if bar is not None:
-                bar.update(ts["env_steps"] - bar.n)
-                post = {k.split("/")[-1]: f"{row[k]:.1f}" for k in
-                        ("train/episode_return_mean", "eval/return_mean") if k in row}
+                bar.update(min(ts["env_steps"], run.total_steps) - bar.n)
+                post = {name: f"{row[k]:.1f}" for name, k in
+                        (("train_return", "train/episode_return_mean"), ("eval_return", "eval/return_mean"))
+                        if k in row}
                 bar.set_postfix(post, refresh=False)
             elif log_stdout:
                 logger.print(row, ["time/env_steps", "train/episode_return_mean", "eval/return_mean", "time/sps"])
