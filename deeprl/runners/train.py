@@ -61,7 +61,8 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
         if pending is not None:
             coll_state, reward_state = pending
             if coll_state is not None and not agent.collector.load_state_dict(coll_state):
-                print(f"note: {run.env_id} cannot snapshot its state; resumed episodes start from a reset")
+                why = "subprocess (async) environments" if run.vectorization == "async" else run.env_id
+                print(f"note: {why} cannot snapshot its state; resumed episodes start from a reset")
             if reward_state is not None and agent.reward_scaler is not None:
                 agent.reward_scaler.load_state_dict(reward_state)
             agent._pending_collector_state = None
