@@ -308,3 +308,13 @@ def test_resume_of_env_without_state_snapshot_restarts_episodes(tmp_path, capsys
     summary = train(resumed, run_dir=tmp_path)
     assert "cannot snapshot its state" in capsys.readouterr().out
     assert summary["env_steps"] == 384
+
+
+def test_python_api_refuses_to_overwrite_a_run(tmp_path):
+    from deeprl.core.errors import ConfigError
+
+    train(make("CartPole-v1", total_steps=128, eval_every=0, eval_episodes=0), run_dir=tmp_path)
+    before = (tmp_path / "metrics.csv").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(make("CartPole-v1", total_steps=128, eval_every=0, eval_episodes=0), run_dir=tmp_path)
+    assert (tmp_path / "metrics.csv").read_bytes() == before

@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from deeprl.core import checkpoint, config
-from deeprl.core.errors import NonFiniteError
+from deeprl.core.errors import ConfigError, NonFiniteError
 from deeprl.core.logger import Logger
 from deeprl.runners.evaluate import evaluate
 
@@ -55,6 +55,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else None
     ts = agent.train_state
     resumed = ts["env_steps"] > 0
+    if run_dir is not None and not resumed and (run_dir / "metrics.csv").exists():
+        raise ConfigError(f"run directory {run_dir} already holds a run; choose a new one or resume it "
+                          f"(deeprl train --resume {run_dir})")
     if agent.collector is None:
         agent.collector = agent.make_collector()
         pending = agent._pending_collector_state
