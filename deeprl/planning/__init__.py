@@ -8,13 +8,27 @@ from deeprl.planning.lqr import (
     lqr_rollout,
     time_invariant_lqr,
 )
+from deeprl.planning.shooting import (
+    CEM,
+    MPPI,
+    OptimizerInfo,
+    RandomShooting,
+    rollout_cost,
+    trajectory_objective,
+)
 
 __all__ = [
+    "CEM",
+    "MPPI",
+    "OptimizerInfo",
+    "RandomShooting",
     "LQRProblem",
     "LQRSolution",
     "NotPositiveDefiniteError",
     "lqr_backward",
     "lqr_cost",
     "lqr_rollout",
+    "rollout_cost",
     "time_invariant_lqr",
+    "trajectory_objective",
 ]
