@@ -1,4 +1,5 @@
 """Planning and optimal control with known dynamics (CS285 lecture 10)."""
+from deeprl.planning.ilqr import ILQRResult, ilqr
 from deeprl.planning.lqr import (
     LQRProblem,
     LQRSolution,
@@ -18,6 +19,8 @@ from deeprl.planning.shooting import (
 )
 
 __all__ = [
+    "ILQRResult",
+    "ilqr",
     "CEM",
     "MPPI",
     "OptimizerInfo",
