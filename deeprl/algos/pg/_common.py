@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from deeprl.core.returns import gae
 from deeprl.core.types import Rollout
 from deeprl.data.collect import map_obs, to_tensor
 
@@ -25,8 +26,11 @@ def values_of(critic, batch: Rollout, device) -> tuple[np.ndarray, np.ndarray]:
     return v, nv
 
 
-def actions_tensor(actions: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(actions, device=device)
+def gae_advantages(critic, batch: Rollout, gamma: float, gae_lambda: float, device):
+    """(V(s_t), GAE advantages, TD(lambda) returns = advantages + values), each (T, N)."""
+    values, next_values = values_of(critic, batch, device)
+    adv = gae(batch.rewards, values, next_values, batch.terminated, batch.truncated, gamma, gae_lambda)
+    return values, adv, adv + values
 
 
 def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-from deeprl.algos.pg._common import explained_variance, flat, values_of
+from deeprl.algos.pg._common import explained_variance, flat, gae_advantages
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
-from deeprl.core.returns import gae
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
 from deeprl.nn.networks import ACTIVATIONS
@@ -70,9 +69,7 @@ class A2C(Agent):
         c = self.cfg
         lr = scheduled(c.learning_rate, c.lr_schedule, progress)
         set_lr(self.optimizer, lr)
-        values, next_values = values_of(self.critic, batch, self.device)
-        adv = gae(batch.rewards, values, next_values, batch.terminated, batch.truncated, c.gamma, c.gae_lambda)
-        returns = adv + values
+        values, adv, returns = gae_advantages(self.critic, batch, c.gamma, c.gae_lambda, self.device)
 
         obs = to_tensor(flat(batch.obs), self.device)
         adv_t = torch.as_tensor(flat(adv), dtype=torch.float32, device=self.device)

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deeprl.algos.pg._common import explained_variance, flat, values_of
+from deeprl.algos.pg._common import explained_variance, flat, gae_advantages
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
-from deeprl.core.returns import gae
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams
@@ -101,9 +100,7 @@ class PPO(Agent):
         set_lr(self.optimizer, lr)
 
         # 1. advantages and value targets from the rollout (old critic)
-        values, next_values = values_of(self.critic, batch, self.device)
-        adv = gae(batch.rewards, values, next_values, batch.terminated, batch.truncated, c.gamma, c.gae_lambda)
-        returns = adv + values
+        values, adv, returns = gae_advantages(self.critic, batch, c.gamma, c.gae_lambda, self.device)
 
         obs = to_tensor(flat(batch.obs), self.device)
         actions = torch.as_tensor(flat(batch.actions), device=self.device)
