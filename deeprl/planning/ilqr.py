@@ -401,8 +401,14 @@ def ilqr(dynamics: Callable, cost: Callable, final_cost: Callable | None, x0, U_
     sol: LQRSolution | None = None
     sol_current = False  # sol was computed at the current (X, U)
 
-    def increase(r):
-        return max(reg_min, r * reg_factor)
+    def reject(it, status):
+        """Record a failed iteration and raise reg; True when reg has grown past reg_max."""
+        nonlocal reg
+        accepted.append(False), used_alphas.append(np.nan), statuses.append(status)
+        reg = max(reg_min, reg * reg_factor)
+        if callback is not None:
+            callback(it, dict(status=status, reg=regs[-1], cost=J))
+        return reg > reg_max
 
     for it in range(max_iter):
         if lin is None:
@@ -410,12 +416,9 @@ def ilqr(dynamics: Callable, cost: Callable, final_cost: Callable | None, x0, U_
         try:
             sol = solve(lin, U, reg)
         except NotPositiveDefiniteError:
-            accepted.append(False), regs.append(reg), used_alphas.append(np.nan), statuses.append("not_pd")
+            regs.append(reg)
             sol_current = False
-            reg = increase(reg)
-            if callback is not None:
-                callback(it, dict(status="not_pd", reg=regs[-1], cost=J))
-            if reg > reg_max:
+            if reject(it, "not_pd"):
                 message = f"reg exceeded reg_max={reg_max:g} (Q_uu not positive definite)"
                 break
             continue
@@ -436,11 +439,7 @@ def ilqr(dynamics: Callable, cost: Callable, final_cost: Callable | None, x0, U_
                 break
         regs.append(reg)
         if choice is None:
-            accepted.append(False), used_alphas.append(np.nan), statuses.append("line_search_failed")
-            reg = increase(reg)
-            if callback is not None:
-                callback(it, dict(status="line_search_failed", reg=regs[-1], cost=J))
-            if reg > reg_max:
+            if reject(it, "line_search_failed"):
                 message = f"reg exceeded reg_max={reg_max:g} (line search found no decrease)"
                 break
             continue
@@ -469,7 +468,7 @@ def ilqr(dynamics: Callable, cost: Callable, final_cost: Callable | None, x0, U_
                 sol = solve(lin, U, r)
                 break
             except NotPositiveDefiniteError:
-                r = increase(r)
+                r = max(reg_min, r * reg_factor)
     K = np.zeros((T, m, n)) if sol is None else sol.K.copy()
     k = np.zeros((T, m)) if sol is None else sol.k.copy()
     U_out = U
