@@ -36,6 +36,7 @@ class Agent:
     name: str = ""
     Config: type = object
     action_spaces: tuple = (spaces.Discrete, spaces.Box)
+    log_every: int = 0  # env steps between metrics rows (0: every iteration); RunConfig.log_every overrides
 
     def __init__(self, env: str = "CartPole-v1", seed: int | None = None, *, preset: str | None = "auto",
                  **hyperparameters):

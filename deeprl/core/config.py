@@ -44,6 +44,8 @@ class RunConfig:
     eval_every: int = param(10_000, "evaluate every N env steps (0: only at the end)", low=0)
     eval_episodes: int = param(10, "deterministic evaluation episodes (0: no evaluation)", low=0)
     checkpoint_every: int = param(20_000, "write a checkpoint every N env steps (0: only at the end)", low=0)
+    log_every: int = param(0, "write a metrics row at most every N env steps (0: the algorithm's "
+                           "default: every iteration on-policy, every 1000 steps off-policy)", low=0)
     keep_checkpoints: int = param(3, "how many step-numbered checkpoints to keep", low=1)
     torch_threads: int = param(1, "torch intra-op threads (0: torch's default)", low=0)
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "mps"))

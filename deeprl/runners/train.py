@@ -43,6 +43,12 @@ def _checkpoint(agent, run_dir: Path | None) -> None:
         old.unlink()
 
 
+def _as_floats(metrics: dict) -> dict:
+    """Metrics may be 0-d tensors (off-policy updates avoid a device sync per step); they
+    become floats only when a row is written."""
+    return {k: float(v) for k, v in metrics.items()}
+
+
 def _check_finite(metrics: dict, step: int) -> None:
     for k, v in metrics.items():  # losses diverging; diagnostics (explained variance...) may be NaN
         if k.startswith("loss/") and not math.isfinite(v):
@@ -82,16 +88,27 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
                    desc=f"{agent.name} {run.env_id}")
     start, start_steps = time.perf_counter(), ts["env_steps"]
     wall_before = ts["wall_time_s"]
+    next_log = 0
     try:
         while ts["env_steps"] < run.total_steps:
             kind, n = agent.rollout_spec()
-            policy = agent.behaviour_policy()
-            batch = (collector.collect_steps(policy, n) if kind == "steps"
-                     else collector.collect_episodes(policy, n))
-            ts["env_steps"] = collector.env_steps
-            metrics = agent.update(batch, progress=ts["env_steps"] / run.total_steps)
-            _check_finite(metrics, ts["env_steps"])
+            if kind == "none":  # planners/solvers that do their own interaction and count it
+                metrics = agent.update(None, progress=ts["env_steps"] / run.total_steps)
+            else:
+                policy = agent.behaviour_policy()
+                batch = (collector.collect_steps(policy, n) if kind == "steps"
+                         else collector.collect_episodes(policy, n))
+                ts["env_steps"] = collector.env_steps
+                metrics = agent.update(batch, progress=ts["env_steps"] / run.total_steps)
             ts["iterations"] += 1
+            due_eval = ts["next_eval"] is not None and ts["env_steps"] >= ts["next_eval"] and run.eval_episodes
+            due_ckpt = ts["next_checkpoint"] is not None and ts["env_steps"] >= ts["next_checkpoint"]
+            done = ts["env_steps"] >= run.total_steps
+            if not (due_eval or due_ckpt or done or ts["env_steps"] >= next_log):
+                continue  # cheap iterations (one off-policy step) skip the bookkeeping below
+            next_log = ts["env_steps"] + (run.log_every or agent.log_every)
+            metrics = _as_floats(metrics)
+            _check_finite(metrics, ts["env_steps"])
             elapsed = time.perf_counter() - start
             ts["wall_time_s"] = wall_before + elapsed
             row = {"time/env_steps": ts["env_steps"], "time/iterations": ts["iterations"],
@@ -102,7 +119,7 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
                 row["train/episode_return_mean"] = float(np.mean(rets[-20:]))
                 row["train/episode_length_mean"] = float(np.mean(lens[-20:]))
             row.update(metrics)
-            if ts["next_eval"] is not None and ts["env_steps"] >= ts["next_eval"] and run.eval_episodes:
+            if due_eval:
                 ev = evaluate(agent, run.eval_episodes, _eval_seed(agent, ts["num_evals"]))
                 ts["num_evals"] += 1
                 ts["last_eval"] = ev
@@ -118,7 +135,7 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
                 bar.set_postfix(post, refresh=False)
             elif log_stdout:
                 logger.print(row, ["time/env_steps", "train/episode_return_mean", "eval/return_mean", "time/sps"])
-            if ts["next_checkpoint"] is not None and ts["env_steps"] >= ts["next_checkpoint"]:
+            if due_ckpt:
                 while ts["next_checkpoint"] <= ts["env_steps"]:
                     ts["next_checkpoint"] += run.checkpoint_every
                 _checkpoint(agent, run_dir)
