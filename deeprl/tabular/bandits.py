@@ -47,6 +47,8 @@ from deeprl.core.errors import ConfigError
 
 BERNOULLI_ID = "deeprl/BernoulliBandit-v0"
 GAUSSIAN_ID = "deeprl/GaussianBandit-v0"
+DEFAULT_PROBS = (0.1, 0.3, 0.5, 0.7, 0.8)  # registered default arms: gaps 0.7, 0.5, 0.3, 0.1, 0
+DEFAULT_MEANS = (0.0, 0.5, 1.0, 1.5, 2.0)  # with the default stds = 1
 
 # ------------------------------------------------------------------------------------------
 # Argument checks
@@ -167,12 +169,16 @@ def register_envs() -> None:
     """Register ``deeprl/BernoulliBandit-v0`` and ``deeprl/GaussianBandit-v0``; safe to call twice.
 
     Use ``gym.make(BERNOULLI_ID, probs=[...], horizon=1000)`` or
-    ``gym.make(GAUSSIAN_ID, means=[...], stds=1.0, horizon=1000)``.
+    ``gym.make(GAUSSIAN_ID, means=[...], stds=1.0, horizon=1000)``; without ``probs`` or
+    ``means`` (e.g. ``deeprl train ucb --env deeprl/BernoulliBandit-v0``) the arms are
+    ``DEFAULT_PROBS`` or ``DEFAULT_MEANS``.
     """
     if BERNOULLI_ID not in gym.registry:
-        gym.register(id=BERNOULLI_ID, entry_point="deeprl.tabular.bandits:BernoulliBandit")
+        gym.register(id=BERNOULLI_ID, entry_point="deeprl.tabular.bandits:BernoulliBandit",
+                     kwargs={"probs": DEFAULT_PROBS})
     if GAUSSIAN_ID not in gym.registry:
-        gym.register(id=GAUSSIAN_ID, entry_point="deeprl.tabular.bandits:GaussianBandit")
+        gym.register(id=GAUSSIAN_ID, entry_point="deeprl.tabular.bandits:GaussianBandit",
+                     kwargs={"means": DEFAULT_MEANS})
 
 
 # ------------------------------------------------------------------------------------------
