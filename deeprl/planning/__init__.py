@@ -9,6 +9,7 @@ from deeprl.planning.lqr import (
     lqr_rollout,
     time_invariant_lqr,
 )
+from deeprl.planning.mcts import MCTS, MCTSResult
 from deeprl.planning.shooting import (
     CEM,
     MPPI,
@@ -22,6 +23,8 @@ __all__ = [
     "ILQRResult",
     "ilqr",
     "CEM",
+    "MCTS",
+    "MCTSResult",
     "MPPI",
     "OptimizerInfo",
     "RandomShooting",
