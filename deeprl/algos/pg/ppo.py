@@ -27,7 +27,7 @@ from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
-from deeprl.nn.flat import FlatParams
+from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.policies import Actor, Critic
 
@@ -78,7 +78,7 @@ class PPO(Agent):
         self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation, c.ortho_init).to(self.device)
         self.flat = FlatParams(self.actor, self.critic)  # one tensor: cheap clipping and Adam step
         self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
-                                          **_fast_adam(self.device))
+                                          **fast_adam_kwargs(self.device))
         self.kl_coef = c.kl_coef_init
 
     def modules(self):
@@ -185,8 +185,3 @@ def _take(x, idx):
     if idx is None:
         return x
     return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
-
-
-def _fast_adam(device) -> dict:
-    """Fused Adam where torch supports it (CPU and CUDA), which removes per-parameter loops."""
-    return {"fused": True} if device.type in ("cpu", "cuda") else {}

@@ -1,0 +1,150 @@
+"""Deep Deterministic Policy Gradient (Lillicrap et al. 2016, arXiv:1509.02971); CS285 lecture 8.
+
+Q-learning with a continuous action, where a deterministic actor mu(s) ~ argmax_a Q(s, a)
+is learned by ascending Q. Each gradient step on a replay minibatch (s, a, R, gamma^m, s'):
+
+1. critic: minimise (Q(s, a) - y)^2 with y = R + gamma^m Q'(s', mu'(s'));
+2. actor: maximise Q(s, mu(s)) (gradient through the critic into the actor);
+3. targets: Polyak averaging theta' <- tau theta + (1 - tau) theta'.
+
+Exploration adds Gaussian (``noise_type=normal``) or Ornstein-Uhlenbeck (``ou``) noise to
+mu(s), its scale a fraction of half the action range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from deeprl.algos.offpolicy._common import (
+    check_off_policy_run,
+    make_replay,
+    num_gradient_steps,
+    polyak_,
+    random_policy,
+    target_copy,
+)
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.data.collect import to_tensor
+from deeprl.nn.ensemble import DeterministicActor, QEnsemble
+from deeprl.nn.flat import FlatParams, fast_adam_kwargs
+from deeprl.nn.networks import ACTIVATIONS
+
+
+@dataclass
+class DDPGConfig:
+    buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
+    learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
+    batch_size: int = param(256, "minibatch size", low=1)
+    learning_rate: float = param(1e-3, "Adam learning rate (actor and critic)", low=0.0, low_open=True,
+                                 aliases=("lr",))
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    tau: float = param(0.005, "Polyak rate of the target networks", low=0.0, high=1.0, low_open=True)
+    train_freq: int = param(1, "env steps (or episodes) per env between updates", low=1)
+    train_freq_unit: str = param("step", "unit of train_freq", choices=("step", "episode"))
+    gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
+    n_step: int = param(1, "n-step returns", low=1)
+    noise_type: str = param("normal", "exploration noise process", choices=("normal", "ou"))
+    action_noise: float = param(0.1, "exploration noise std (fraction of half the action range)", low=0.0)
+    ou_theta: float = param(0.15, "mean reversion of Ornstein-Uhlenbeck noise", low=0.0)
+    hidden_sizes: tuple[int, ...] = param((400, 300), "hidden layers of actor and critic", low=1)
+    activation: str = param("relu", "hidden activation", choices=tuple(ACTIVATIONS))
+
+
+class DDPG(Agent):
+    name = "ddpg"
+    Config = DDPGConfig
+    action_spaces = (spaces.Box,)
+    log_every = 1000
+
+    def build(self):
+        c = self.cfg
+        check_off_policy_run(self)
+        self.actor = DeterministicActor(self.obs_space, self.act_space, c.hidden_sizes, c.activation).to(self.device)
+        self.critic = QEnsemble(self.obs_space, self.act_space, 1, c.hidden_sizes, c.activation).to(self.device)
+        self.actor_target, self.actor_target_flat = target_copy(self.actor)
+        self.critic_target, self.critic_target_flat = target_copy(self.critic)
+        self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
+        adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.actor_opt = torch.optim.Adam([self.actor_flat.param], **adam)
+        self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
+        self.replay = make_replay(self, c.n_step)
+        self.ou_state = np.zeros((self.run.num_envs,) + self.act_space.shape)
+
+    def modules(self):
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
+
+    def extra_state(self):
+        return {"ou_state": self.ou_state, "replay": self.replay.state_dict()}
+
+    def load_extra_state(self, state):
+        self.ou_state = np.asarray(state["ou_state"], np.float64).copy()
+        self.replay.load_state_dict(state["replay"])
+
+    def rollout_spec(self):
+        return ("episodes" if self.cfg.train_freq_unit == "episode" else "steps"), self.cfg.train_freq
+
+    # -- acting -------------------------------------------------------------------------------
+    def act(self, obs, deterministic: bool = False):
+        a = self.actor(obs)
+        if not deterministic:
+            a = (a + self.cfg.action_noise * self.actor.scale * torch.randn_like(a)).clamp(
+                self.actor.center - self.actor.scale, self.actor.center + self.actor.scale)
+        return a, torch.zeros(a.shape[0])
+
+    def behaviour_policy(self):
+        c = self.cfg
+        if self.train_state["env_steps"] < c.learning_starts:
+            return random_policy(self.act_space, self.rng)
+        half = (self.act_space.high - self.act_space.low) / 2
+        low, high, rng = self.act_space.low, self.act_space.high, self.rng
+
+        def act(obs):
+            with torch.inference_mode():
+                mu = self.actor(to_tensor(obs, self.device)).cpu().numpy()
+            eps = rng.standard_normal(mu.shape)
+            if c.noise_type == "ou":  # dx = -theta x + sigma dW (unit time step)
+                self.ou_state += -c.ou_theta * self.ou_state + eps
+                eps = self.ou_state
+            a = np.clip(mu + c.action_noise * half * eps, low, high).astype(np.float32)
+            return a, np.zeros(len(a), np.float32)
+        return act
+
+    # -- learning -----------------------------------------------------------------------------
+    def update(self, batch, progress):
+        self.replay.add(batch)
+        if (batch.terminated | batch.truncated).any():  # OU noise restarts with each episode
+            self.ou_state[(batch.terminated | batch.truncated).any(0)] = 0.0
+        if self.train_state["env_steps"] <= self.cfg.learning_starts:
+            return {}
+        metrics = {}
+        for _ in range(num_gradient_steps(self.cfg.gradient_steps, batch)):
+            metrics = self.gradient_step()
+        return metrics
+
+    def gradient_step(self) -> dict:
+        c = self.cfg
+        b = self.replay.sample(c.batch_size, device=self.device)
+        with torch.no_grad():
+            y = b.rewards + b.discounts * self.critic_target(b.next_obs, self.actor_target(b.next_obs))[0]
+        q = self.critic(b.obs, b.actions)[0]
+        critic_loss = (q - y).pow(2).mean()
+        self.critic_flat.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        self.critic.requires_grad_(False)
+        actor_loss = -self.critic(b.obs, self.actor(b.obs))[0].mean()
+        self.critic.requires_grad_(True)
+        self.actor_flat.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        polyak_(self.critic_target_flat, self.critic_flat, c.tau)
+        polyak_(self.actor_target_flat, self.actor_flat, c.tau)
+        return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(),
+                "train/q_mean": q.detach().mean()}

@@ -1,0 +1,226 @@
+"""Deep Q-learning (Mnih et al. 2015) and its Rainbow extensions; CS285 lectures 7-8.
+
+Every iteration collects ``train_freq`` steps per env with an epsilon-greedy policy into a
+replay buffer, then takes ``gradient_steps`` steps on
+
+    L = E_(s,a,R,gamma^m,s') ~ D [ w * loss( Q(s, a) - (R + gamma^m max_a' Q_target(s', a')) ) ]
+
+with Huber or squared loss, a target network updated every ``target_update_interval`` env
+steps (hard copy, or Polyak averaging with ``tau < 1``) and gradient-norm clipping. Switches:
+
+- ``double_q``: a* = argmax_a' Q(s', a') from the online network, evaluated by the target.
+- ``dueling``: Q = V(s) + A(s, a) - mean_a A(s, a).
+- ``n_step``: R is the n-step discounted reward sum (the buffer stops at episode ends).
+- ``prioritized``: proportional prioritized replay; w are the importance weights, beta is
+  annealed to 1 over training and priorities are |TD error| (or the C51 cross-entropy).
+- ``noisy``: factorised Gaussian noisy layers explore instead of epsilon (epsilon set to 0).
+- ``distributional``: C51, a categorical return distribution on ``n_atoms`` atoms in
+  [v_min, v_max], trained by cross-entropy to the projected target distribution.
+
+The ``rainbow`` preset turns all of them on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from deeprl.algos.offpolicy._common import (
+    check_off_policy_run,
+    make_replay,
+    num_gradient_steps,
+    polyak_,
+    random_policy,
+    target_copy,
+)
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.core.errors import ConfigError
+from deeprl.core.targets import categorical_projection, q_learning_target
+from deeprl.data.collect import to_tensor
+from deeprl.nn.flat import FlatParams, fast_adam_kwargs
+from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.qnets import QNetwork
+
+
+@dataclass
+class DQNConfig:
+    buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
+    learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
+    batch_size: int = param(32, "minibatch size", low=1)
+    learning_rate: float = param(1e-4, "Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    train_freq: int = param(4, "env steps per env between updates", low=1)
+    gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
+    target_update_interval: int = param(10_000, "env steps between target-network updates", low=1)
+    tau: float = param(1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0,
+                       low_open=True)
+    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays", low=0.0,
+                                        high=1.0)
+    exploration_initial_eps: float = param(1.0, "initial epsilon", low=0.0, high=1.0)
+    exploration_final_eps: float = param(0.05, "final epsilon", low=0.0, high=1.0)
+    loss: str = param("huber", "TD loss", choices=("huber", "mse"))
+    max_grad_norm: float = param(10.0, "clip the global gradient norm (0: off)", low=0.0)
+    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the Q-network (after the CNN for "
+                                          "images)", low=1)
+    activation: str = param("relu", "hidden activation", choices=tuple(ACTIVATIONS))
+    adam_eps: float = param(1e-8, "Adam epsilon", low=0.0, low_open=True)
+    double_q: bool = param(False, "double Q-learning target")
+    dueling: bool = param(False, "dueling value/advantage streams")
+    n_step: int = param(1, "n-step returns", low=1)
+    prioritized: bool = param(False, "prioritized experience replay")
+    priority_alpha: float = param(0.6, "prioritization exponent alpha", low=0.0)
+    priority_beta: float = param(0.4, "initial importance-sampling exponent (annealed to 1)", low=0.0, high=1.0)
+    priority_eps: float = param(1e-6, "added to |TD error| for priorities", low=0.0, low_open=True)
+    noisy: bool = param(False, "noisy linear layers for exploration (epsilon is then 0)")
+    noisy_sigma0: float = param(0.5, "initial noise scale sigma_0 of noisy layers", low=0.0)
+    distributional: bool = param(False, "C51 categorical return distribution")
+    n_atoms: int = param(51, "atoms of the return distribution", low=2)
+    v_min: float = param(-10.0, "smallest return atom")
+    v_max: float = param(10.0, "largest return atom")
+
+
+class DQN(Agent):
+    name = "dqn"
+    Config = DQNConfig
+    action_spaces = (spaces.Discrete,)
+    log_every = 1000
+
+    def build(self):
+        c = self.cfg
+        check_off_policy_run(self)
+        if c.distributional and c.v_max <= c.v_min:
+            raise ConfigError(f"v_max ({c.v_max}) must be greater than v_min ({c.v_min})")
+        self.n_actions = int(self.act_space.n)
+        self.q_net = QNetwork(self.obs_space, self.n_actions, c.hidden_sizes, c.activation, c.dueling, c.noisy,
+                              c.noisy_sigma0, c.n_atoms if c.distributional else 1).to(self.device)
+        self.q_target, self.target_flat = target_copy(self.q_net)
+        self.flat = FlatParams(self.q_net)
+        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
+                                          **fast_adam_kwargs(self.device))
+        self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)
+        self.replay = make_replay(self, c.n_step, c.prioritized, c.priority_alpha)
+        self._rows = torch.arange(c.batch_size, device=self.device)
+
+    def modules(self):
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
+
+    def extra_state(self):
+        return {"replay": self.replay.state_dict()}
+
+    def load_extra_state(self, state):
+        self.replay.load_state_dict(state["replay"])
+
+    def rollout_spec(self):
+        return "steps", self.cfg.train_freq
+
+    # -- acting -------------------------------------------------------------------------------
+    def epsilon(self, step: int) -> float:
+        c = self.cfg
+        if c.noisy:
+            return 0.0
+        frac = min(step / max(c.exploration_fraction * self.run.total_steps, 1.0), 1.0)
+        return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
+
+    def q_values(self, obs):
+        out = self.q_net(obs)
+        return (out.softmax(-1) * self.support).sum(-1) if self.cfg.distributional else out
+
+    def act(self, obs, deterministic: bool = False):
+        self.q_net.set_noise(not deterministic)
+        if self.cfg.noisy and not deterministic:
+            self.q_net.reset_noise()
+        a = self.q_values(obs).argmax(-1)
+        self.q_net.set_noise(True)
+        return a, torch.zeros(a.shape[0])
+
+    def behaviour_policy(self):
+        """Epsilon-greedy with epsilon decayed per env step (uniform random before learning starts)."""
+        state = {"step": self.train_state["env_steps"]}
+        N, rng, c = self.run.num_envs, self.rng, self.cfg
+        explore_randomly = random_policy(self.act_space, rng)
+
+        def act(obs):
+            step = state["step"]
+            state["step"] += N
+            if step < c.learning_starts:
+                return explore_randomly(obs)
+            with torch.inference_mode():
+                greedy, _ = self.act(to_tensor(obs, self.device))
+            greedy = greedy.cpu().numpy()
+            eps = self.epsilon(step)
+            if eps > 0:
+                explore = rng.random(N) < eps
+                greedy = np.where(explore, rng.integers(0, self.n_actions, N), greedy)
+            return greedy, np.zeros(N, np.float32)
+
+        return act
+
+    # -- learning -----------------------------------------------------------------------------
+    def update(self, batch, progress):
+        c = self.cfg
+        self.replay.add(batch)
+        steps = self.train_state["env_steps"]
+        collected = int(batch.rewards.size)
+        syncs = steps // c.target_update_interval - (steps - collected) // c.target_update_interval
+        for _ in range(min(syncs, 1) if c.tau >= 1 else syncs):
+            polyak_(self.target_flat, self.flat, c.tau)
+        metrics = {"train/epsilon": self.epsilon(steps)}
+        if steps <= c.learning_starts or self.replay.num_sampleable == 0:
+            return metrics
+        beta = c.priority_beta + (1.0 - c.priority_beta) * progress
+        for _ in range(num_gradient_steps(c.gradient_steps, batch)):
+            metrics.update(self.gradient_step(beta))
+        return metrics
+
+    def gradient_step(self, beta: float) -> dict:
+        c = self.cfg
+        b = self.replay.sample(c.batch_size, beta, self.device)
+        obs, next_obs, actions = b.obs, b.next_obs, b.actions.long()
+        if c.noisy:
+            self.q_net.reset_noise()
+            self.q_target.reset_noise()
+        with torch.no_grad():
+            next_target = self.q_target(next_obs)
+        if c.double_q:  # one forward pass over s and s' for the online network
+            both = self.q_net(_cat(obs, next_obs))
+            out, next_online = both[: c.batch_size], both[c.batch_size:].detach()
+        else:
+            out, next_online = self.q_net(obs), None
+
+        if not c.distributional:
+            q = out.gather(1, actions.unsqueeze(1)).squeeze(1)
+            with torch.no_grad():
+                y = q_learning_target(b.rewards, b.discounts, next_target, next_online)
+            td = q - y
+            per_sample = F.huber_loss(q, y, reduction="none") if c.loss == "huber" else td.pow(2)
+            priority = td
+        else:
+            log_p = out[self._rows, actions].log_softmax(-1)
+            with torch.no_grad():
+                p_next = next_target.softmax(-1)
+                select = next_online.softmax(-1) if next_online is not None else p_next
+                a_star = (select * self.support).sum(-1).argmax(-1)
+                m = categorical_projection(p_next[self._rows, a_star], b.rewards, b.discounts, self.support)
+            per_sample = -(m * log_p).sum(-1)
+            priority = per_sample
+            q = (log_p.exp() * self.support).sum(-1)
+        loss = (per_sample * b.weights).mean() if b.weights is not None else per_sample.mean()
+
+        self.flat.zero_grad()
+        loss.backward()
+        if c.max_grad_norm > 0:
+            self.flat.clip_grad_norm_(c.max_grad_norm)
+        self.optimizer.step()
+        if c.prioritized:
+            self.replay.update_priorities(b.indices, priority.detach())
+        return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean()}
+
+
+def _cat(a, b):
+    if isinstance(a, dict):
+        return {k: torch.cat([a[k], b[k]]) for k in a}
+    return torch.cat([a, b])

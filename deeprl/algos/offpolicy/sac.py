@@ -1,0 +1,206 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018, arXiv:1812.05905); CS285 lectures 8 and 19.
+
+Maximum-entropy RL: maximise E[sum_t r_t + alpha H(pi(.|s_t))]. Each gradient step on a
+replay minibatch (s, a, R, gamma^m, s'):
+
+1. temperature (if ``autotune_alpha``): minimise -log(alpha) (log pi(a~|s) + H_target).
+2. critics Q_1..Q_E: regress onto y = R + gamma^m (Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(.|s'),
+   where Q' combines the target critics by ``backup``: ``min`` (clipped double Q), ``mean``, or
+   ``doubleq`` (each critic bootstraps from the other's target). With ``critic_subset`` M
+   (REDQ, Chen et al. 2021) the min is over a random subset of M of the E target critics.
+3. actor: minimise E_s[alpha log pi(a~|s) - Q(s, a~)], Q the min over critics (mean for REDQ),
+   with the gradient by reparameterisation a~ = tanh(mu + sigma eps) (``actor_gradient=reparam``)
+   or by the likelihood ratio with ``reinforce_samples`` actions per state and their mean
+   soft value as baseline (``actor_gradient=reinforce``).
+4. target critics: Polyak averaging with rate ``tau`` every ``target_update_interval`` steps.
+
+The actor is a tanh-squashed Gaussian with state-dependent std scaled to the action bounds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from deeprl.algos.offpolicy._common import (
+    check_off_policy_run,
+    make_replay,
+    num_gradient_steps,
+    polyak_,
+    random_policy,
+    target_copy,
+)
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.core.errors import ConfigError
+from deeprl.core.targets import ensemble_backup
+from deeprl.nn.ensemble import QEnsemble
+from deeprl.nn.flat import FlatParams, fast_adam_kwargs
+from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.policies import Actor
+
+
+@dataclass
+class SACConfig:
+    buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
+    learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
+    batch_size: int = param(256, "minibatch size", low=1)
+    learning_rate: float = param(3e-4, "Adam learning rate (actor, critics, temperature)", low=0.0,
+                                 low_open=True, aliases=("lr",))
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    tau: float = param(0.005, "Polyak rate of the target critics", low=0.0, high=1.0, low_open=True)
+    train_freq: int = param(1, "env steps per env between updates", low=1)
+    gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
+    target_update_interval: int = param(1, "gradient steps between target updates", low=1)
+    n_step: int = param(1, "n-step returns (the entropy bonus is added at the bootstrap step only)", low=1)
+    alpha: float = param(1.0, "entropy temperature (initial value when autotuned)", low=0.0, low_open=True,
+                         aliases=("temperature", "ent_coef"))
+    autotune_alpha: bool = param(True, "tune alpha towards the target entropy")
+    target_entropy: float | None = param(None, "target entropy (None: -dim(A))")
+    num_critics: int = param(2, "critics in the ensemble (2: clipped double Q; 10: REDQ)", low=1)
+    critic_subset: int | None = param(None, "REDQ: min over a random subset of this many target critics",
+                                      low=1)
+    backup: str = param("min", "how target critics combine", choices=("min", "mean", "doubleq"))
+    actor_gradient: str = param("reparam", "actor gradient estimator", choices=("reparam", "reinforce"))
+    reinforce_samples: int = param(4, "actions per state for actor_gradient=reinforce", low=1)
+    hidden_sizes: tuple[int, ...] = param((256, 256), "hidden layers of actor and critics", low=1)
+    activation: str = param("relu", "hidden activation", choices=tuple(ACTIVATIONS))
+
+
+class SAC(Agent):
+    name = "sac"
+    Config = SACConfig
+    action_spaces = (spaces.Box,)
+    log_every = 1000
+
+    def build(self):
+        c = self.cfg
+        check_off_policy_run(self)
+        if c.backup == "doubleq" and c.num_critics != 2:
+            raise ConfigError(f"backup=doubleq needs num_critics=2, got {c.num_critics}")
+        if c.critic_subset is not None and c.critic_subset > c.num_critics:
+            raise ConfigError(f"critic_subset={c.critic_subset} exceeds num_critics={c.num_critics}")
+        self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation, ortho_init=False,
+                           state_dependent_std=True, squash=True).to(self.device)
+        self.critic = QEnsemble(self.obs_space, self.act_space, c.num_critics, c.hidden_sizes,
+                                c.activation).to(self.device)
+        self.critic_target, self.target_flat = target_copy(self.critic)
+        self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
+        adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.actor_opt = torch.optim.Adam([self.actor_flat.param], **adam)
+        self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
+        self.log_alpha = torch.nn.Parameter(torch.tensor(float(np.log(c.alpha)), device=self.device))
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.learning_rate)
+        self.target_entropy = (float(c.target_entropy) if c.target_entropy is not None
+                               else -float(np.prod(self.act_space.shape)))
+        self.replay = make_replay(self, c.n_step)
+        self.grad_steps = 0
+
+    def modules(self):
+        return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target,
+                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "alpha_opt": self.alpha_opt}
+
+    def extra_state(self):
+        return {"log_alpha": self.log_alpha.detach().cpu().numpy(), "grad_steps": self.grad_steps,
+                "replay": self.replay.state_dict()}
+
+    def load_extra_state(self, state):
+        with torch.no_grad():
+            self.log_alpha.copy_(torch.as_tensor(state["log_alpha"]))
+        self.grad_steps = int(state["grad_steps"])
+        self.replay.load_state_dict(state["replay"])
+
+    def rollout_spec(self):
+        return "steps", self.cfg.train_freq
+
+    def behaviour_policy(self):
+        if self.train_state["env_steps"] < self.cfg.learning_starts:
+            return random_policy(self.act_space, self.rng)
+        return super().behaviour_policy()
+
+    # -- learning -----------------------------------------------------------------------------
+    def update(self, batch, progress):
+        self.replay.add(batch)
+        if self.train_state["env_steps"] <= self.cfg.learning_starts:
+            return {}
+        metrics = {}
+        for _ in range(num_gradient_steps(self.cfg.gradient_steps, batch)):
+            metrics = self.gradient_step()
+        return metrics
+
+    def _target_values(self, next_q, next_logp, alpha):
+        """Soft next-state values (B,) or per critic (E, B) from the target ensemble."""
+        c = self.cfg
+        if c.critic_subset is not None:
+            pick = torch.from_numpy(self.rng.choice(c.num_critics, c.critic_subset, replace=False))
+            next_q = next_q[pick]
+        return ensemble_backup(next_q, c.backup) - alpha * next_logp
+
+    def gradient_step(self) -> dict:
+        c = self.cfg
+        b = self.replay.sample(c.batch_size, device=self.device)
+        alpha = self.log_alpha.detach().exp()
+
+        # 1. temperature
+        dist = self.actor(b.obs)
+        a_pi, logp_pi = dist.rsample_with_log_prob()
+        if c.autotune_alpha:
+            alpha_loss = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=False)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+
+        # 2. critics
+        with torch.no_grad():
+            next_a, next_logp = self.actor(b.next_obs).rsample_with_log_prob()
+            v_next = self._target_values(self.critic_target(b.next_obs, next_a), next_logp, alpha)
+            y = b.rewards + b.discounts * v_next  # (B,) or (E, B) for doubleq
+        q = self.critic(b.obs, b.actions)
+        critic_loss = 0.5 * (q - y).pow(2).mean(1).sum()
+        self.critic_flat.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        # 3. actor (critic frozen: no gradient is computed for its parameters)
+        self.critic.requires_grad_(False)
+        if c.actor_gradient == "reparam":
+            q_pi = self.critic(b.obs, a_pi)
+            q_pi = q_pi.mean(0) if c.num_critics > 2 else q_pi.min(0).values
+            actor_loss = (alpha * logp_pi - q_pi).mean()
+        else:
+            actor_loss = self._reinforce_actor_loss(b.obs, dist, alpha)
+        self.critic.requires_grad_(True)
+        self.actor_flat.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        # 4. target critics
+        self.grad_steps += 1
+        if self.grad_steps % c.target_update_interval == 0:
+            polyak_(self.target_flat, self.critic_flat, c.tau)
+        return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(), "train/alpha": alpha,
+                "train/entropy": -logp_pi.detach().mean(), "train/q_mean": q.detach().mean()}
+
+    def _reinforce_actor_loss(self, obs, dist, alpha):
+        """Likelihood-ratio gradient of E_a~pi[alpha log pi(a|s) - Q(s, a)] with k samples per
+        state and the mean over the k samples as baseline (no gradient through the action)."""
+        k = self.cfg.reinforce_samples
+        with torch.no_grad():
+            a = torch.stack([dist.sample() for _ in range(k)])  # (k, B, d)
+        logp = torch.stack([dist.log_prob(a[i]) for i in range(k)])  # (k, B), differentiable
+        with torch.no_grad():
+            B = a.shape[1]
+            obs_k = obs.repeat(k, 1)
+            q = self.critic(obs_k, a.reshape(k * B, -1))
+            q = (q.mean(0) if self.cfg.num_critics > 2 else q.min(0).values).view(k, B)
+            soft_q = q - alpha * logp  # value of each sample under the entropy-regularised objective
+            adv = soft_q - soft_q.mean(0, keepdim=True)
+        # d/dtheta E[alpha log pi - Q] = E[(alpha log pi - Q) dlog pi] (+ alpha E[dlog pi] = 0)
+        return -(adv * logp).mean()
+
+    def act(self, obs, deterministic: bool = False):
+        dist = self.actor(obs)
+        a = dist.mode() if deterministic else dist.sample()
+        return a, torch.zeros(a.shape[0])
