@@ -75,7 +75,7 @@ class Agent:
         self._pending_collector_state = None  # (collector, reward scaler) state from a checkpoint
         self.train_state = {"env_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
                             "next_eval": run.eval_every or None, "next_checkpoint": run.checkpoint_every or None,
-                            "last_eval": None}
+                            "last_eval": None, "next_log": 0}
         self.build()
 
     # -- hooks an algorithm provides --------------------------------------------------------

@@ -88,7 +88,7 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
                    desc=f"{agent.name} {run.env_id}")
     start, start_steps = time.perf_counter(), ts["env_steps"]
     wall_before = ts["wall_time_s"]
-    next_log = 0
+    ts.setdefault("next_log", 0)
     try:
         while ts["env_steps"] < run.total_steps:
             kind, n = agent.rollout_spec()
@@ -104,9 +104,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
             due_eval = ts["next_eval"] is not None and ts["env_steps"] >= ts["next_eval"] and run.eval_episodes
             due_ckpt = ts["next_checkpoint"] is not None and ts["env_steps"] >= ts["next_checkpoint"]
             done = ts["env_steps"] >= run.total_steps
-            if not (due_eval or due_ckpt or done or ts["env_steps"] >= next_log):
+            if not (due_eval or due_ckpt or done or ts["env_steps"] >= ts["next_log"]):
                 continue  # cheap iterations (one off-policy step) skip the bookkeeping below
-            next_log = ts["env_steps"] + (run.log_every or agent.log_every)
+            ts["next_log"] = ts["env_steps"] + (run.log_every or agent.log_every)
             metrics = _as_floats(metrics)
             _check_finite(metrics, ts["env_steps"])
             elapsed = time.perf_counter() - start

@@ -1,0 +1,169 @@
+"""Off-policy algorithms: every switch runs, checkpoints round-trip, interrupted + resumed runs
+equal uninterrupted ones (replay buffer included), and bad input is refused."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from deeprl import DDPG, DQN, SAC, TD3
+from deeprl.core.errors import ConfigError, SpaceError
+from deeprl.runners.train import train
+from test_resume import interrupt_after, latest_step, run_cli
+
+SMALL = dict(eval_every=0, eval_episodes=2, checkpoint_every=0, torch_threads=1)
+DQN_SMALL = dict(SMALL, hidden_sizes=(32, 32), learning_starts=64, batch_size=16, train_freq=4,
+                 target_update_interval=50, buffer_size=2000)
+AC_SMALL = dict(SMALL, hidden_sizes=(32, 32), learning_starts=64, batch_size=16, buffer_size=2000)
+
+DQN_VARIANTS = {
+    "plain": {},
+    "double-dueling": dict(double_q=True, dueling=True, loss="mse", tau=0.5),
+    "nstep-prioritized": dict(n_step=3, prioritized=True, gradient_steps=-1),
+    "rainbow": dict(double_q=True, dueling=True, n_step=3, prioritized=True, noisy=True, distributional=True,
+                    n_atoms=11, v_min=0.0, v_max=50.0),
+}
+AC_VARIANTS = {
+    "sac-min": (SAC, {}),
+    "sac-mean-fixed-alpha": (SAC, dict(backup="mean", autotune_alpha=False, alpha=0.2)),
+    "sac-doubleq": (SAC, dict(backup="doubleq")),
+    "sac-reinforce": (SAC, dict(actor_gradient="reinforce", reinforce_samples=3)),
+    "sac-redq-nstep": (SAC, dict(num_critics=5, critic_subset=2, gradient_steps=3, n_step=2)),
+    "td3": (TD3, {}),
+    "td3-episodes": (TD3, dict(train_freq_unit="episode", gradient_steps=-1)),
+    "ddpg": (DDPG, {}),
+    "ddpg-ou": (DDPG, dict(noise_type="ou")),
+}
+
+
+def _finite_summary(summary):
+    assert summary["env_steps"] >= 300
+    assert math.isfinite(summary["eval_return_mean"])
+
+
+@pytest.mark.parametrize("variant", list(DQN_VARIANTS))
+def test_dqn_variants_run_and_round_trip(variant, tmp_path):
+    agent = DQN("CartPole-v1", seed=0, preset="none", total_steps=300, **{**DQN_SMALL, **DQN_VARIANTS[variant]})
+    _finite_summary(train(agent, run_dir=tmp_path))
+    loaded = DQN.load(tmp_path / "checkpoints" / "latest.pt")
+    obs = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs), loaded.predict(obs))
+    assert len(loaded.replay) == len(agent.replay) == 300
+
+
+@pytest.mark.parametrize("variant", list(AC_VARIANTS))
+def test_continuous_variants_run_and_round_trip(variant, tmp_path):
+    cls, kw = AC_VARIANTS[variant]
+    agent = cls("Pendulum-v1", seed=0, preset="none", total_steps=400, **{**AC_SMALL, **kw})
+    _finite_summary(train(agent, run_dir=tmp_path))
+    loaded = cls.load(tmp_path / "checkpoints" / "latest.pt")
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    a = agent.predict(obs)
+    assert a.shape == (5, 1) and np.all(np.abs(a) <= 2.0)
+    np.testing.assert_array_equal(a, loaded.predict(obs))
+
+
+def test_dqn_on_images_and_sac_on_dict_observations():
+    agent = DQN("ImageTarget-v0", seed=0, preset="none", total_steps=120, **dict(DQN_SMALL, hidden_sizes=(16,)))
+    assert agent.replay.obs.dtype == np.uint8  # pixels stay uint8 in the buffer
+    assert math.isfinite(train(agent)["eval_return_mean"])
+    agent = SAC("DictPoint-v0", seed=0, preset="none", total_steps=120, **AC_SMALL)
+    assert math.isfinite(train(agent)["eval_return_mean"])
+
+
+def test_sac_autotunes_alpha_towards_the_target_entropy():
+    agent = SAC("Pendulum-v1", seed=0, preset="none", total_steps=600, **AC_SMALL)
+    train(agent)
+    # with entropy above the target (-1) alpha falls from its initial 1.0
+    assert agent.log_alpha.exp().item() < 0.9
+
+
+# -- resume ------------------------------------------------------------------------------------------
+RESUME_CASES = {
+    "dqn-prioritized-nstep": (DQN, "CartPole-v1", dict(DQN_SMALL, n_step=3, prioritized=True, gradient_steps=2)),
+    "sac": (SAC, "Pendulum-v1", dict(AC_SMALL, train_freq=2)),
+    "td3-episodes": (TD3, "Pendulum-v1", dict(AC_SMALL, train_freq_unit="episode", gradient_steps=-1)),
+}
+
+
+def _state(agent):
+    out = {}
+    for name, m in agent.modules().items():
+        sd = m.state_dict()
+        if isinstance(m, torch.optim.Optimizer):
+            for i, st in sd["state"].items():
+                for k, v in st.items():
+                    out[f"{name}.{i}.{k}"] = v
+        else:
+            out.update({f"{name}.{k}": v for k, v in sd.items()})
+    return out
+
+
+def _rows(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k not in ("time/sps", "time/wall_s")} for r in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_interrupted_then_resumed_equals_uninterrupted(case, tmp_path):
+    cls, env, kw = RESUME_CASES[case]
+    kw = dict(kw, total_steps=800, checkpoint_every=300, eval_every=400, log_every=100)
+    ref = cls(env, seed=3, preset="none", **kw)
+    train(ref, run_dir=tmp_path / "ref")
+
+    agent = cls(env, seed=3, preset="none", **kw)
+    n_iter = 3 if kw.get("train_freq_unit") == "episode" else 500 // (kw.get("train_freq", 4) if cls is DQN
+                                                                      else kw.get("train_freq", 1))
+    interrupt_after(agent, n_iter)
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    step = latest_step(tmp_path / "run")
+    assert 0 < step < 800
+    resumed = cls.load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert len(resumed.replay) == min(step, kw["buffer_size"])
+    train(resumed, run_dir=tmp_path / "run")
+
+    a, b = _state(ref), _state(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    ra, rb = ref.replay.state_dict(), resumed.replay.state_dict()
+    for k in ("rewards", "actions", "terminated", "truncated"):
+        np.testing.assert_array_equal(ra[k], rb[k])
+    if ra["priorities"] is not None:
+        np.testing.assert_array_equal(ra["priorities"], rb["priorities"])
+    assert _rows(tmp_path / "ref") == _rows(tmp_path / "run")
+    sa, sb = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("ref", "run"))
+    assert sa["eval_return_mean"] == sb["eval_return_mean"] and sa["env_steps"] == sb["env_steps"]
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls,env,supported", [(DQN, "Pendulum-v1", "Discrete"), (SAC, "CartPole-v1", "Box"),
+                                               (TD3, "CartPole-v1", "Box"), (DDPG, "CartPole-v1", "Box")])
+def test_wrong_action_space_names_the_supported_spaces(cls, env, supported):
+    with pytest.raises(SpaceError, match=f"{cls.name} does not support action space .*supported: {supported}"):
+        cls(env, preset="none")
+
+
+def test_observation_normalisation_with_replay_is_refused():
+    with pytest.raises(ConfigError, match="normalize_obs"):
+        DQN("CartPole-v1", preset="none", normalize_obs=True)
+
+
+def test_buffer_larger_than_memory_is_refused_before_anything_is_written(tmp_path):
+    run_dir = tmp_path / "run"
+    p = run_cli(["train", "dqn", "--env", "CartPole-v1", "buffer_size=1e13", "--run-dir", str(run_dir)],
+                cwd=tmp_path)
+    assert p.returncode == 2
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "buffer_size=10000000000000 needs" in err[0] and "GiB" in err[0], p.stderr
+    assert not run_dir.exists()
+
+
+def test_invalid_distributional_support_is_refused():
+    with pytest.raises(ConfigError, match="v_max"):
+        DQN("CartPole-v1", preset="none", distributional=True, v_min=5.0, v_max=1.0)
