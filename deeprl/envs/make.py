@@ -29,11 +29,20 @@ def check_env_id(env_id: str) -> None:
     raise ConfigError(f"unknown environment {env_id!r}; {hint}run `deeprl list` for registered ids")
 
 
+# Gymnasium registers these without a time limit. A deterministic policy that never reaches
+# the goal (a greedy Q table walking into a wall) would make every episode, and so evaluation,
+# endless; deeprl cuts their episodes (truncation) after this many steps.
+DEFAULT_TIME_LIMITS = {"CliffWalking-v1": 1000, "CliffWalkingSlippery-v1": 1000}
+
+
 def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None = None, **kwargs) -> gym.Env:
-    """One environment; Dict observations are flattened unless ``dict_obs='encode'``."""
+    """One environment; Dict observations are flattened unless ``dict_obs='encode'``; the ids in
+    ``DEFAULT_TIME_LIMITS`` get that time limit unless ``max_episode_steps`` is given."""
     check_env_id(env_id)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    if env_id in DEFAULT_TIME_LIMITS:
+        kwargs.setdefault("max_episode_steps", DEFAULT_TIME_LIMITS[env_id])
     env = gym.make(env_id, **kwargs)
     if isinstance(env.observation_space, spaces.Dict) and dict_obs == "flatten":
         env = gym.wrappers.FlattenObservation(env)

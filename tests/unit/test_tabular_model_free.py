@@ -216,19 +216,33 @@ def test_expected_sarsa_update_by_hand():
 @pytest.mark.parametrize("update_first", [True, False])
 def test_double_q_update_by_hand(update_first):
     Q1, Q2 = q_table(), q_table()[::-1].copy()  # Q2 rows: [0.5,.5,.5], [4,-1,3], [1,2,0]
-    # next state 2: the updated table picks argmax over its row, the other one values it
+    rng = np.random.default_rng(0)
+    # next state 1: the updated table picks argmax over its row, the other one values it
     A, B = (Q1, Q2) if update_first else (Q2, Q1)
-    pick = int(np.argmax(A[2]))
-    expected_target = 1.0 + 0.9 * B[2, pick]
+    pick = int(np.argmax(A[1]))  # no ties in row 1 of either table
     before = A[0, 0]
     other = B.copy()
-    delta = double_q_update(Q1, Q2, 0, 0, 1.0, 2, False, 0.5, 0.9, update_first)
-    assert delta == pytest.approx(expected_target - before)
+    delta = double_q_update(Q1, Q2, 0, 0, 1.0, 1, False, 0.5, 0.9, update_first, rng)
+    assert delta == pytest.approx(1.0 + 0.9 * B[1, pick] - before)
     assert A[0, 0] == pytest.approx(before + 0.5 * delta)
     np.testing.assert_array_equal(B, other)  # the other table is untouched
-    # concretely for update_first: Q1 row 2 is all 0.5 -> pick 0; Q2[2, 0] = 1 -> target 1.9
-    if update_first:
-        assert expected_target == pytest.approx(1.9)
+    if update_first:  # Q1 row 1 = [4, -1, 3] picks action 0, Q2 row 1 = [4, -1, 3] values it: 1 + 3.6
+        assert delta == pytest.approx(4.6 - 1.0)
+    # terminal: no bootstrap
+    expected = -1.0 - A[2, 2]
+    assert double_q_update(Q1, Q2, 2, 2, -1.0, 0, True, 1.0, 0.9, update_first, rng) == pytest.approx(expected)
+    assert A[2, 2] == pytest.approx(-1.0)
+
+
+def test_double_q_breaks_ties_in_the_argmax_at_random():
+    """Q1's row at s' is all tied, so each of Q2's values there is picked about 1/3 of the time."""
+    rng = np.random.default_rng(0)
+    targets = []
+    for _ in range(3000):
+        Q1, Q2 = np.zeros((2, 3)), np.array([[0.0, 0.0, 0.0], [3.0, 6.0, 9.0]])
+        targets.append(double_q_update(Q1, Q2, 0, 0, 0.0, 1, False, 1.0, 1.0, True, rng))
+    values, counts = np.unique(targets, return_counts=True)
+    assert values.tolist() == [3.0, 6.0, 9.0] and (np.abs(counts / 3000 - 1 / 3) < 0.04).all()
 
 
 @pytest.mark.parametrize("trace", ["accumulating", "replacing"])
