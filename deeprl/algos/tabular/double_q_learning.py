@@ -1,5 +1,6 @@
-"""Double Q-learning: two tables, one picks the next action and the other values it, which
-removes Q-learning's maximisation bias; van Hasselt (2010), Sutton & Barto 6.7.
+"""Double Q-learning: one table picks the next action, the other values it; Sutton & Barto 6.7.
+
+Van Hasselt (2010); removes Q-learning's maximisation bias.
 
 For every transition (s, a, r, s'), with probability 1/2 each,
 

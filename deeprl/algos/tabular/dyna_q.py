@@ -1,5 +1,6 @@
-"""Dyna-Q: Q-learning plus planning with a learned tabular model; CS285 "Dyna" (model-based
-RL lecture), Sutton & Barto 8.2.
+"""Dyna-Q: Q-learning plus planning with a learned tabular model; Sutton & Barto 8.2.
+
+CS285 "Dyna" (model-based RL lecture).
 
 For every real transition (s, a, r, s'):
 

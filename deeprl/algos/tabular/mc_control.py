@@ -1,5 +1,6 @@
-"""On-policy Monte Carlo control with an epsilon-soft policy; CS285 "Monte Carlo policy
-evaluation", Sutton & Barto 5.4.
+"""On-policy Monte Carlo control with an epsilon-soft policy; Sutton & Barto 5.4.
+
+CS285 "Monte Carlo policy evaluation", used for control.
 
 Each update collects one complete episode per env with the epsilon-greedy policy of Q, then
 for every (first, or every) visit of a pair (s_t, a_t) moves Q towards the return

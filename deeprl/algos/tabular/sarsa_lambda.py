@@ -1,5 +1,6 @@
-"""SARSA(lambda): SARSA with eligibility traces, the backward view of the lambda-return;
-CS285 "eligibility traces & n-step returns", Sutton & Barto 12.7.
+"""SARSA(lambda): SARSA with eligibility traces (backward view); Sutton & Barto 12.7.
+
+CS285 "eligibility traces & n-step returns".
 
 Each env keeps traces E (S, A), zero at the start of an episode. For every step
 (s, a, r, s', a') of the epsilon-greedy behaviour policy

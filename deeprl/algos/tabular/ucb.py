@@ -1,5 +1,6 @@
-"""UCB1: optimism in the face of uncertainty for multi-armed bandits; CS285 "Exploration"
-(Auer, Cesa-Bianchi & Fischer 2002).
+"""UCB1 bandit algorithm: optimism in the face of uncertainty; CS285 "Exploration".
+
+Auer, Cesa-Bianchi & Fischer (2002).
 
 Play each arm once, then the arm with the highest upper confidence bound
 
