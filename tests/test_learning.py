@@ -37,3 +37,21 @@ def test_a2c_cartpole():
     agent = A2C("CartPole-v1", seed=0, num_envs=8, total_steps=100_000, eval_every=0, eval_episodes=20)
     summary = train(agent)
     assert summary["eval_return_mean"] >= 195, summary
+
+
+def test_dqn_solves_cartpole():
+    from deeprl import DQN
+
+    # rl-baselines3-zoo preset (the default for CartPole-v1), 50k steps
+    agent = DQN("CartPole-v1", seed=0, eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= 475, summary
+
+
+def test_sac_pendulum_within_15k_steps():
+    from deeprl import SAC
+
+    # zoo preset (lr 1e-3) with 64-unit layers to keep the suite fast
+    agent = SAC("Pendulum-v1", seed=0, total_steps=15_000, hidden_sizes=(64, 64), eval_every=0, eval_episodes=20)
+    summary = train(agent)
+    assert summary["eval_return_mean"] >= -250, summary

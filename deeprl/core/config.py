@@ -192,9 +192,10 @@ def preset_file_name(env_id: str) -> str:
     return env_id.replace("/", "_")
 
 
-def load_preset(algo: str, env_id: str, preset: str | None) -> tuple[dict, str | None]:
+def load_preset(algo: str, env_id: str, preset: str | None, _depth: int = 0) -> tuple[dict, str | None]:
     """Return (values, source). ``preset``: None/'auto' uses ``configs/ALGO/ENV.yaml`` if it
-    exists; 'none' uses defaults; a name picks ``configs/ALGO/NAME.yaml``; a path a file."""
+    exists; 'none' uses defaults; a name picks ``configs/ALGO/NAME.yaml``; a path a file. A
+    preset with ``extends: auto`` (or another preset's name) is layered over that preset."""
     if preset is not None and preset.lower() == "none":
         return {}, None
     if preset is None or preset == "auto":
@@ -217,6 +218,12 @@ def load_preset(algo: str, env_id: str, preset: str | None) -> tuple[dict, str |
         raise ConfigError(f"preset {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"preset {path} must be a mapping of key: value")
+    base = values.pop("extends", None)  # e.g. `extends: auto`: layer on top of the env's preset
+    if base is not None:
+        if _depth >= 4 or str(base).lower() == "none":
+            raise ConfigError(f"preset {path}: invalid extends {base!r} (chains are limited to 4 presets)")
+        base_values, base_source = load_preset(algo, env_id, str(base), _depth + 1)
+        return {**base_values, **values}, f"{path} (extends {base_source})" if base_source else str(path)
     return values, str(path)
 
 
