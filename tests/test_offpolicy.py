@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_resume import interrupt_after, latest_step, run_cli
 
 from deeprl import DDPG, DQN, SAC, TD3
 from deeprl.core.errors import ConfigError, SpaceError
 from deeprl.runners.train import train
-from test_resume import interrupt_after, latest_step, run_cli
 
 SMALL = dict(eval_every=0, eval_episodes=2, checkpoint_every=0, torch_threads=1)
 DQN_SMALL = dict(SMALL, hidden_sizes=(32, 32), learning_starts=64, batch_size=16, train_freq=4,

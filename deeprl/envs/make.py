@@ -43,10 +43,24 @@ def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None 
         kwargs["render_mode"] = render_mode
     if env_id in DEFAULT_TIME_LIMITS:
         kwargs.setdefault("max_episode_steps", DEFAULT_TIME_LIMITS[env_id])
+    atari = env_id.startswith("ALE/")
+    if atari:
+        kwargs.setdefault("frameskip", 1)  # AtariPreprocessing skips frames (max-pooling the last two)
     env = gym.make(env_id, **kwargs)
+    if atari:
+        env = atari_preprocessing(env)
     if isinstance(env.observation_space, spaces.Dict) and dict_obs == "flatten":
         env = gym.wrappers.FlattenObservation(env)
     return env
+
+
+def atari_preprocessing(env: gym.Env, frame_stack: int = 4) -> gym.Env:
+    """Mnih et al. (2015) preprocessing: up to 30 no-op starts, 4-frame skip with max-pooling,
+    84x84 grayscale, a stack of the last 4 frames (uint8, channels first). Rewards are not
+    clipped here (algorithms clip what they learn from, so reported returns are the game's)."""
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84,
+                                          terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
+    return gym.wrappers.FrameStackObservation(env, frame_stack)
 
 
 def make_vec_env(env_id: str, num_envs: int, *, dict_obs: str = "flatten", vectorization: str = "sync",

@@ -21,6 +21,7 @@ The ``rainbow`` preset turns all of them on.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,7 @@ class DQNConfig:
     n_atoms: int = param(51, "atoms of the return distribution", low=2)
     v_min: float = param(-10.0, "smallest return atom")
     v_max: float = param(10.0, "largest return atom")
+    clip_rewards: bool = param(False, "learn from sign(r) (Atari); logged returns stay unclipped")
 
 
 class DQN(Agent):
@@ -162,7 +164,7 @@ class DQN(Agent):
     # -- learning -----------------------------------------------------------------------------
     def update(self, batch, progress):
         c = self.cfg
-        self.replay.add(batch)
+        self.replay.add(dataclasses.replace(batch, rewards=np.sign(batch.rewards)) if c.clip_rewards else batch)
         steps = self.train_state["env_steps"]
         collected = int(batch.rewards.size)
         syncs = steps // c.target_update_interval - (steps - collected) // c.target_update_interval
