@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_resume import interrupt_after, latest_step, run_cli
 
-from deeprl import DDPG, DQN, SAC, TD3
+from deeprl import DDPG, DQN, FQI, NAF, SAC, TD3, SoftQ
 from deeprl.core.errors import ConfigError, SpaceError
 from deeprl.runners.train import train
 
@@ -37,6 +37,7 @@ AC_VARIANTS = {
     "td3-episodes": (TD3, dict(train_freq_unit="episode", gradient_steps=-1)),
     "ddpg": (DDPG, {}),
     "ddpg-ou": (DDPG, dict(noise_type="ou")),
+    "naf": (NAF, dict(gradient_steps=2)),
 }
 
 
@@ -65,6 +66,51 @@ def test_continuous_variants_run_and_round_trip(variant, tmp_path):
     a = agent.predict(obs)
     assert a.shape == (5, 1) and np.all(np.abs(a) <= 2.0)
     np.testing.assert_array_equal(a, loaded.predict(obs))
+
+
+@pytest.mark.parametrize("cls,kw", [(SoftQ, dict(DQN_SMALL, alpha=0.5, n_step=2)),
+                                    (FQI, dict(SMALL, iterations=3, fit_steps=5, hidden_sizes=(16,)))])
+def test_soft_q_and_fqi_run_and_round_trip(cls, kw, tmp_path):
+    agent = cls("CartPole-v1", seed=0, preset="none", total_steps=300, **kw)
+    _finite_summary(train(agent, run_dir=tmp_path))
+    loaded = cls.load(tmp_path / "checkpoints" / "latest.pt")
+    obs = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs), loaded.predict(obs))
+
+
+def test_naf_q_function_is_maximised_at_mu_with_value_v():
+    from deeprl.algos.offpolicy.naf import naf_q
+
+    torch.manual_seed(0)
+    agent = NAF("Pendulum-v1", preset="none", hidden_sizes=(16,))
+    net = agent.q_net
+    with torch.no_grad():
+        net.l_entries.bias.normal_()  # make P far from the identity
+        obs = torch.randn(32, 3)
+        v, mu, P = net(obs)
+        torch.testing.assert_close(naf_q(v, mu, P, mu), v)
+        assert torch.linalg.eigvalsh(P).min() > 0 and torch.allclose(P, P.transpose(1, 2))
+        for _ in range(20):
+            u = torch.rand(32, 1) * 2 - 1
+            assert (naf_q(v, mu, P, u) <= v + 1e-6).all()
+        # by hand for a 1-D action: Q = V - P/2 (u - mu)^2
+        u = torch.full((32, 1), 0.3)
+        torch.testing.assert_close(naf_q(v, mu, P, u), v - 0.5 * P[:, 0, 0] * (0.3 - mu[:, 0]) ** 2)
+
+
+def test_soft_q_policy_is_boltzmann_in_q():
+    torch.manual_seed(0)
+    agent = SoftQ("CartPole-v1", preset="none", alpha=0.7, hidden_sizes=(8,), learning_starts=0)
+    obs = np.random.default_rng(1).normal(size=(1, 4)).astype(np.float32)
+    with torch.no_grad():
+        q = agent.q_net(torch.as_tensor(obs))[0].numpy()
+    p = np.exp(q / 0.7 - np.logaddexp.reduce(q / 0.7))
+    act = agent.behaviour_policy()
+    draws = np.array([act(obs)[0][0] for _ in range(20_000)])
+    freq = np.bincount(draws, minlength=2) / len(draws)
+    assert np.abs(freq - p).max() < 4 * np.sqrt(p.max() * (1 - p.max()) / len(draws)) + 1e-3
+    a, logp = act(obs)
+    assert logp[0] == pytest.approx(np.log(p[a[0]]), rel=1e-4)
 
 
 def test_dqn_on_images_and_sac_on_dict_observations():

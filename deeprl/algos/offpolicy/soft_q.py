@@ -1,0 +1,143 @@
+"""Soft Q-learning for discrete actions (Haarnoja et al. 2017; CS285 lecture 19, control as
+inference).
+
+The maximum-entropy analogue of DQN: the hard max in the backup becomes a soft maximum and
+the policy is the Boltzmann distribution of the Q-values at temperature alpha,
+
+    y = R + gamma^m V'(s'),   V'(s') = alpha log sum_a' exp(Q_target(s', a') / alpha),
+    pi(a|s) = exp((Q(s, a) - V(s)) / alpha),
+
+trained with the Huber or squared TD loss from a replay buffer, with a target network
+updated every ``target_update_interval`` env steps. As alpha -> 0 it becomes DQN with a
+greedy policy; acting samples from pi (deterministic evaluation takes its mode).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from deeprl.algos.offpolicy._common import (
+    check_off_policy_run,
+    make_replay,
+    num_gradient_steps,
+    polyak_,
+    random_policy,
+    target_copy,
+)
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.core.targets import soft_q_target
+from deeprl.data.collect import to_tensor
+from deeprl.nn.flat import FlatParams, fast_adam_kwargs
+from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.qnets import QNetwork
+
+
+@dataclass
+class SoftQConfig:
+    buffer_size: int = param(100_000, "replay buffer capacity (transitions)", low=2)
+    learning_starts: int = param(1000, "env steps of uniform random actions before learning starts", low=0)
+    batch_size: int = param(64, "minibatch size", low=1)
+    learning_rate: float = param(1e-3, "Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    alpha: float = param(0.1, "temperature of the soft maximum and the Boltzmann policy", low=0.0, low_open=True,
+                         aliases=("temperature",))
+    train_freq: int = param(4, "env steps per env between updates", low=1)
+    gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
+    target_update_interval: int = param(500, "env steps between target-network updates", low=1)
+    tau: float = param(1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0,
+                       low_open=True)
+    n_step: int = param(1, "n-step returns (entropy bonus only at the bootstrap step)", low=1)
+    loss: str = param("huber", "TD loss", choices=("huber", "mse"))
+    max_grad_norm: float = param(10.0, "clip the global gradient norm (0: off)", low=0.0)
+    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the Q-network", low=1)
+    activation: str = param("relu", "hidden activation", choices=tuple(ACTIVATIONS))
+
+
+class SoftQ(Agent):
+    name = "soft_q"
+    Config = SoftQConfig
+    action_spaces = (spaces.Discrete,)
+    log_every = 1000
+
+    def build(self):
+        c = self.cfg
+        check_off_policy_run(self)
+        self.q_net = QNetwork(self.obs_space, int(self.act_space.n), c.hidden_sizes, c.activation).to(self.device)
+        self.q_target, self.target_flat = target_copy(self.q_net)
+        self.flat = FlatParams(self.q_net)
+        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.replay = make_replay(self, c.n_step)
+
+    def modules(self):
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
+
+    def extra_state(self):
+        return {"replay": self.replay.state_dict()}
+
+    def load_extra_state(self, state):
+        self.replay.load_state_dict(state["replay"])
+
+    def rollout_spec(self):
+        return "steps", self.cfg.train_freq
+
+    def policy_logits(self, obs):
+        """log pi(.|s) up to a constant: Q(s, .) / alpha."""
+        return self.q_net(obs) / self.cfg.alpha
+
+    def act(self, obs, deterministic: bool = False):
+        logits = self.policy_logits(obs)
+        if deterministic:
+            a = logits.argmax(-1)
+        else:  # Gumbel-max sample from the Boltzmann policy
+            a = (logits - torch.log(-torch.log(torch.rand_like(logits).clamp_(1e-20, 1.0)))).argmax(-1)
+        return a, logits.log_softmax(-1).gather(-1, a.unsqueeze(-1)).squeeze(-1)
+
+    def behaviour_policy(self):
+        if self.train_state["env_steps"] < self.cfg.learning_starts:
+            return random_policy(self.act_space, self.rng)
+        rng = self.rng
+
+        def act(obs):
+            with torch.inference_mode():
+                logp = self.policy_logits(to_tensor(obs, self.device)).log_softmax(-1).cpu().numpy()
+            g = -np.log(-np.log(rng.random(logp.shape).clip(1e-20, 1.0)))
+            a = (logp + g).argmax(-1)
+            return a, np.take_along_axis(logp, a[:, None], -1)[:, 0].astype(np.float32)
+        return act
+
+    def update(self, batch, progress):
+        c = self.cfg
+        self.replay.add(batch)
+        steps = self.train_state["env_steps"]
+        syncs = steps // c.target_update_interval - (steps - int(batch.rewards.size)) // c.target_update_interval
+        for _ in range(min(syncs, 1) if c.tau >= 1 else syncs):
+            polyak_(self.target_flat, self.flat, c.tau)
+        if steps <= c.learning_starts:
+            return {}
+        metrics = {}
+        for _ in range(num_gradient_steps(c.gradient_steps, batch)):
+            metrics = self.gradient_step()
+        return metrics
+
+    def gradient_step(self) -> dict:
+        c = self.cfg
+        b = self.replay.sample(c.batch_size, device=self.device)
+        with torch.no_grad():
+            y = soft_q_target(b.rewards, b.discounts, self.q_target(b.next_obs), c.alpha)
+        q_all = self.q_net(b.obs)
+        q = q_all.gather(1, b.actions.long().unsqueeze(1)).squeeze(1)
+        loss = F.huber_loss(q, y) if c.loss == "huber" else (q - y).pow(2).mean()
+        self.flat.zero_grad()
+        loss.backward()
+        if c.max_grad_norm > 0:
+            self.flat.clip_grad_norm_(c.max_grad_norm)
+        self.optimizer.step()
+        with torch.no_grad():
+            logp = (q_all / c.alpha).log_softmax(-1)
+            entropy = -(logp.exp() * logp).sum(-1).mean()
+        return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean(), "train/policy_entropy": entropy}
