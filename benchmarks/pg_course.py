@@ -18,18 +18,11 @@ last training-average return) goes to ``benchmarks/results/pg_course.json``.
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import os
-import shutil
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine  # noqa: E402
+from common import course_main  # noqa: E402
 
 SEEDS = (0, 1, 2)
 RF = ["eval_every=0", "eval_episodes=10", "checkpoint_every=0"]
@@ -75,62 +68,8 @@ def ac():
 GROUPS = {"cartpole": cartpole, "invpend": invpend, "halfcheetah": halfcheetah, "lunar": lunar, "ac": ac}
 
 
-def train_returns(run_dir):
-    with open(os.path.join(run_dir, "metrics.csv"), newline="") as f:
-        vals = [float(r["train/episode_return_mean"]) for r in csv.DictReader(f)
-                if r.get("train/episode_return_mean") not in (None, "")]
-    return vals
-
-
-def run_one(job):
-    group, name, algo, env, steps, args, seed, root = job
-    run_dir = os.path.join(root, group, name, f"seed{seed}")
-    if os.path.exists(run_dir):
-        shutil.rmtree(run_dir)
-    cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps", str(steps),
-           "--run-dir", run_dir, "--preset", "none", "--no-progress", *args]
-    t = time.time()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        return {"group": group, "name": name, "seed": seed, "error": out.stderr.strip().splitlines()[-1:]}
-    s = json.load(open(os.path.join(run_dir, "summary.json")))
-    tr = train_returns(run_dir)
-    return {"group": group, "name": name, "algo": algo, "env": env, "seed": seed, "steps": s["env_steps"],
-            "iterations": s["iterations"], "eval_return_mean": s["eval_return_mean"],
-            "train_return_best": max(tr) if tr else None, "train_return_last": tr[-1] if tr else None,
-            "wall_s": round(time.time() - t, 1), "command": " ".join(cmd[1:])}
-
-
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--root", default="benchmarks/results/runs")
-    p.add_argument("--out", default="benchmarks/results/pg_course.json")
-    a = p.parse_args()
-    jobs = [(g, name, algo, env, steps, args, s, a.root)
-            for g in a.groups for name, algo, env, steps, args in GROUPS[g]() for s in SEEDS]
-    results = []
-    with ThreadPoolExecutor(a.workers) as pool:
-        for r in pool.map(run_one, jobs):
-            results.append(r)
-            print(json.dumps(r), flush=True)
-    prev = json.load(open(a.out)) if os.path.exists(a.out) else {"results": []}
-    keep = [r for r in prev["results"] if r["group"] not in a.groups]
-    out = {"machine": machine(), "command": "python " + " ".join(sys.argv), "results": keep + results}
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    json.dump(out, open(a.out, "w"), indent=2)
-    for g in a.groups:
-        names = sorted({r["name"] for r in results if r["group"] == g})
-        for n in names:
-            rs = [r for r in results if r["group"] == g and r["name"] == n and "error" not in r]
-            if rs:
-                ev = [r["eval_return_mean"] for r in rs]
-                best = [r["train_return_best"] for r in rs]
-                m = lambda x: sum(x) / len(x)  # noqa: E731
-                print(f"{g:12s} {n:28s} eval {m(ev):8.1f} (seeds {', '.join(f'{v:.0f}' for v in ev)})  "
-                      f"best train avg {m(best):8.1f}")
-    return 0 if all("error" not in r for r in results) else 1
+    return course_main(GROUPS, SEEDS, "benchmarks/results/pg_course.json")
 
 
 if __name__ == "__main__":
