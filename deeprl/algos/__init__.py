@@ -10,10 +10,13 @@ from deeprl.algos.pg.a2c import A2C
 from deeprl.algos.pg.actor_critic import ActorCritic
 from deeprl.algos.pg.ppo import PPO
 from deeprl.algos.pg.reinforce import REINFORCE
+from deeprl.algos.planning.ilqr import ILQR
+from deeprl.algos.planning.lqr import LQR
 from deeprl.algos.planning.mcts import MCTSAgent
+from deeprl.algos.planning.mpc import MPC
 from deeprl.algos.tabular import TABULAR
 
 ALGORITHMS = {cls.name: cls for cls in (REINFORCE, ActorCritic, A2C, PPO, DQN, SAC, TD3, DDPG, FQI, SoftQ, NAF)}
-PLANNING = (MCTSAgent,)  # known-dynamics planners (deeprl/algos/planning)
-ALGORITHMS.update({cls.name: cls for cls in PLANNING})
 ALGORITHMS.update({cls.name: cls for cls in TABULAR})  # tables and bandits (deeprl/algos/tabular)
+PLANNING = (ILQR, LQR, MCTSAgent, MPC)  # known-dynamics planners (deeprl/algos/planning)
+ALGORITHMS.update({cls.name: cls for cls in PLANNING})

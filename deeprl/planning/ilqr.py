@@ -261,6 +261,9 @@ def ilqr(dynamics: Callable, cost: Callable, final_cost: Callable | None, x0, U_
     start = time.perf_counter()
     if linearize not in ("autograd", "finite_differences"):
         raise ConfigError(f"linearize must be 'autograd' or 'finite_differences', got {linearize!r}")
+    if linearize == "autograd" and torch.is_inference_mode_enabled():  # would give zero derivatives, silently
+        raise RuntimeError("ilqr(linearize='autograd') cannot differentiate under torch.inference_mode(); "
+                           "call it outside, or inside `with torch.inference_mode(False):`")
     if bound_mode not in ("clamp", "tanh"):
         raise ConfigError(f"bound_mode must be 'clamp' or 'tanh', got {bound_mode!r}")
     for name, val in [("reg_init", reg_init), ("reg_min", reg_min), ("armijo", armijo), ("tol", tol)]:
