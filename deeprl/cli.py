@@ -302,6 +302,9 @@ def main(argv=None) -> int:
     except DeeprlError as e:
         print(f"deeprl: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
