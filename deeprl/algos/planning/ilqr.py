@@ -1,5 +1,6 @@
-"""iLQR: plan a trajectory with the known dynamics, then act with its time-varying feedback
-controller; CS285 lecture 10 (Tassa, Erez & Todorov 2012).
+"""iLQR: plan with the known dynamics, act with the plan's feedback controller; CS285 lecture 10.
+
+(Tassa, Erez & Todorov 2012; Li & Todorov 2004.)
 
 From the state ``x`` behind the observation, :func:`deeprl.planning.ilqr.ilqr` optimises the
 controls ``U (T, m)`` of the ``horizon``-step problem ``min sum_t c(x_t, u_t) + c_T(x_T)`` (the

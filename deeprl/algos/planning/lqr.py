@@ -1,5 +1,4 @@
-"""LQR: the optimal controller of a linear-quadratic environment, by dynamic programming;
-CS285 lecture 10.
+"""LQR: the optimal controller of a linear-quadratic env by dynamic programming; CS285 lecture 10.
 
 The environment (``deeprl/LinearQuadratic-v0`` or any env whose unwrapped object has
 ``lqr_problem(horizon)``) states its problem ``x' = A x + B u (+ w)``, cost
