@@ -135,10 +135,6 @@ def _run(agent, run_dir: Path, progress: bool) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; continue with: deeprl train --resume {run_dir}", file=sys.stderr)
         return 130
-    extra = getattr(agent, "summary_extra", None)  # e.g. planners' time per action
-    if extra is not None:
-        summary.update(extra())
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_runs([run_dir], run_dir / "learning_curve.png")
     ev = summary["eval_return_mean"]
     evs = f"eval return {ev:.1f} ± {summary['eval_return_std']:.1f}" if ev is not None else "no evaluation"

@@ -165,6 +165,9 @@ def _finish(agent, run_dir, logger, start, start_steps) -> dict:
                "eval_returns": final["returns"] if final else [],
                "train_return_mean": (float(np.mean([r for r, _ in agent.collector.completed]))
                                      if agent.collector.completed else None)}
+    extra = getattr(agent, "summary_extra", None)  # e.g. a bandit's regret, a planner's time per action
+    if extra is not None:
+        summary.update(extra())
     if run_dir is not None:
         _checkpoint(agent, run_dir)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
