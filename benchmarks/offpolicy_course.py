@@ -2,7 +2,7 @@
 
 Groups (``--groups``):
   dqn_cartpole    DQN on CartPole-v1 with the zoo preset (50k steps)
-  lunar           DQN vs double DQN on LunarLander-v3, zoo preset, 300k steps
+  dqn_lunar       DQN vs double DQN on LunarLander-v3, zoo preset, 300k steps
   rainbow         Rainbow ablation on LunarLander-v3 (zoo preset, 100k steps): DQN, each switch
                   alone, and all of them (the rainbow preset)
   divergence      DQN on CartPole-v1 with learning rate 0.05 beside the preset's 2.3e-3:
@@ -13,7 +13,7 @@ Groups (``--groups``):
 Runs go to ``benchmarks/results/runs/GROUP/NAME/seedS`` (two in parallel); the summary goes to
 ``benchmarks/results/offpolicy_course.json``.
 
-    python benchmarks/offpolicy_course.py --groups dqn_cartpole lunar
+    python benchmarks/offpolicy_course.py --groups dqn_cartpole dqn_lunar
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def dqn_cartpole():
     yield "dqn_zoo", "dqn", "CartPole-v1", 50_000, [*ZOO, "eval_every=5000", *RF]
 
 
-def lunar():
+def dqn_lunar():
     for name, extra in (("dqn", []), ("double_dqn", ["double_q=true"])):
         yield name, "dqn", "LunarLander-v3", 300_000, [*ZOO, "eval_every=25000", *extra, *RF]
 
@@ -62,7 +62,7 @@ def sac_hopper():
                                                             "eval_every=10000", *RF]
 
 
-GROUPS = {"dqn_cartpole": dqn_cartpole, "lunar": lunar, "rainbow": rainbow, "divergence": divergence,
+GROUPS = {"dqn_cartpole": dqn_cartpole, "dqn_lunar": dqn_lunar, "rainbow": rainbow, "divergence": divergence,
           "sac_invpend": sac_invpend, "sac_hopper": sac_hopper}
 
 

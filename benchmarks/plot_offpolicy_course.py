@@ -81,7 +81,7 @@ def main():
     p.add_argument("--out", default="benchmarks/results")
     a = p.parse_args()
     root, out = Path(a.root), Path(a.out)
-    for g in ("dqn_cartpole", "lunar", "rainbow", "sac_invpend", "sac_hopper"):
+    for g in ("dqn_cartpole", "dqn_lunar", "rainbow", "sac_invpend", "sac_hopper"):
         if (root / g).is_dir():
             group_figure(root / g, out / f"offpolicy_{g}.png")
             print(out / f"offpolicy_{g}.png")
