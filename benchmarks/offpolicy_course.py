@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import course_main  # noqa: E402
 
 SEEDS = (0, 1, 2)
-RF = ["eval_episodes=20", "checkpoint_every=0"]
+RF = ["eval_episodes=20", "checkpoint_every=0", "torch_threads=1"]  # two runs share the 2 cores
 ZOO = ["--preset", "auto"]
 
 

@@ -188,6 +188,7 @@ def _train_seeds(args, cls, overrides) -> int:
         _check_fresh(d)
     base.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(len(args.seeds), os.cpu_count() or 1))
+    threads = max(1, (os.cpu_count() or 1) // workers)  # parallel runs share the cores
     print(f"{len(args.seeds)} seeds, {workers} in parallel, into {base}/seed*", file=sys.stderr)
     pending = list(args.seeds)
     running: dict[int, subprocess.Popen] = {}
@@ -197,7 +198,8 @@ def _train_seeds(args, cls, overrides) -> int:
             s = pending.pop(0)
             cmd = [sys.executable, "-m", "deeprl", "train", cls.name, "--env", args.env, "--seed", str(s),
                    "--run-dir", str(dirs[s]), "--no-progress", *(["--steps", str(args.steps)] if args.steps else []),
-                   *(["--preset", args.preset] if args.preset else []), *[a for a in args.args if "=" in a]]
+                   *(["--preset", args.preset] if args.preset else []), *[a for a in args.args if "=" in a],
+                   *([] if "torch_threads" in overrides else [f"torch_threads={threads}"])]
             log = open(base / f"seed{s}.log", "w")
             running[s] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(0.2)

@@ -14,6 +14,17 @@ from toy_envs import register_toy_envs  # noqa: E402
 register_toy_envs()
 
 
+def _one_thread_per_worker():
+    """Tests run two xdist workers on two cores: keep every algorithm at one torch thread."""
+    from deeprl.algos import ALGORITHMS
+
+    for cls in ALGORITHMS.values():
+        cls.default_torch_threads = 1
+
+
+_one_thread_per_worker()
+
+
 @pytest.fixture(autouse=True)
 def _single_thread():
     import torch

@@ -14,6 +14,7 @@ There is no deeper hierarchy: algorithms never inherit from each other.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ class Agent:
     Config: type = object
     action_spaces: tuple = (spaces.Discrete, spaces.Box)
     log_every: int = 0  # env steps between metrics rows (0: every iteration); RunConfig.log_every overrides
+    # Small on-policy updates are dispatch-bound (1 thread is fastest); replay-based updates on
+    # 256-wide layers are matmul-bound and gain ~1.3-1.8x from a second thread.
+    default_torch_threads: int = 1
 
     def __init__(self, env: str = "CartPole-v1", seed: int | None = None, *, preset: str | None = "auto",
                  **hyperparameters):
@@ -53,8 +57,10 @@ class Agent:
 
     def _setup(self, run, cfg, obs_space=None, act_space=None, preset_source=None):
         self.run, self.cfg, self.preset_source = run, cfg, preset_source
-        if run.torch_threads:
-            torch.set_num_threads(run.torch_threads)
+        threads = run.torch_threads if run.torch_threads is not None else \
+            min(self.default_torch_threads, os.cpu_count() or 1)
+        if threads:
+            torch.set_num_threads(threads)
         if run.device != "cpu" and not _device_available(run.device):
             raise ConfigError(f"device: {run.device!r} is not available on this machine; valid: cpu")
         self.device = torch.device(run.device)

@@ -47,7 +47,9 @@ class RunConfig:
     log_every: int = param(0, "write a metrics row at most every N env steps (0: the algorithm's "
                            "default: every iteration on-policy, every 1000 steps off-policy)", low=0)
     keep_checkpoints: int = param(3, "how many step-numbered checkpoints to keep", low=1)
-    torch_threads: int = param(1, "torch intra-op threads (0: torch's default)", low=0)
+    torch_threads: int | None = param(None, "torch intra-op threads (None: the algorithm's default, 1 for "
+                                      "on-policy and 2 for replay-based ones, at most the core count; "
+                                      "0: torch's default)", low=0)
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "mps"))
 
 

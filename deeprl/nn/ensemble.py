@@ -27,6 +27,8 @@ class EnsembleLinear(nn.Module):
 
     def forward(self, x):
         """(B, in) shared by all members, or (E, B, in) per member -> (E, B, out)."""
+        if self.weight.shape[-1] == 1:  # a value head: a broadcast product beats a bmm with one column
+            return (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True) + self.bias
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.weight.shape[0], -1, -1)
         return torch.baddbmm(self.bias, x, self.weight)

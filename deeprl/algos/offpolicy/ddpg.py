@@ -59,6 +59,7 @@ class DDPG(Agent):
     Config = DDPGConfig
     action_spaces = (spaces.Box,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg

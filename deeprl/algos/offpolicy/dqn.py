@@ -90,6 +90,7 @@ class DQN(Agent):
     Config = DQNConfig
     action_spaces = (spaces.Discrete,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg

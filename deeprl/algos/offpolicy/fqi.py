@@ -46,6 +46,7 @@ class FQI(Agent):
     Config = FQIConfig
     action_spaces = (spaces.Discrete,)
     log_every = 1
+    default_torch_threads = 2
 
     def build(self):
         if self.run.normalize_obs or self.run.normalize_reward:

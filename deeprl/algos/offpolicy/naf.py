@@ -92,6 +92,7 @@ class NAF(Agent):
     Config = NAFConfig
     action_spaces = (spaces.Box,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg

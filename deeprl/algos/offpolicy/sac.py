@@ -74,6 +74,7 @@ class SAC(Agent):
     Config = SACConfig
     action_spaces = (spaces.Box,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg

@@ -63,6 +63,7 @@ class SoftQ(Agent):
     Config = SoftQConfig
     action_spaces = (spaces.Discrete,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg

@@ -61,6 +61,7 @@ class TD3(Agent):
     Config = TD3Config
     action_spaces = (spaces.Box,)
     log_every = 1000
+    default_torch_threads = 2
 
     def build(self):
         c = self.cfg
