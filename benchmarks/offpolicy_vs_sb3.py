@@ -37,7 +37,7 @@ CASES = {  # algo, env, steps, SB3 keyword arguments (zoo)
 }
 
 
-def one_deeprl(case: str, seed: int, threads: int) -> dict:
+def one_deeprl(case: str, seed: int, threads: int | None) -> dict:
     import torch
 
     from deeprl import ALGORITHMS
@@ -80,7 +80,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--case", choices=list(CASES), required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--threads", type=int, default=1, help="deeprl's torch threads (SB3 keeps torch's default)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="deeprl's torch threads (default: the algorithm's); SB3 keeps torch's default")
     p.add_argument("--one", choices=["deeprl", "sb3"])
     p.add_argument("--out")
     a = p.parse_args()
@@ -91,7 +92,8 @@ def main():
     rows = []
     for s in a.seeds:
         for lib in ("deeprl", "sb3"):
-            r = run_child(__file__, ["--case", a.case, "--one", lib, "--seeds", str(s), "--threads", str(a.threads)])
+            r = run_child(__file__, ["--case", a.case, "--one", lib, "--seeds", str(s),
+                                     *(["--threads", str(a.threads)] if a.threads else [])])
             rows.append(r)
             print(json.dumps(r), flush=True)
     ours = [r for r in rows if r["lib"] == "deeprl"]

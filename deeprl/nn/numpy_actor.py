@@ -27,28 +27,14 @@ def numpy_actor(actor, rng: np.random.Generator):
         return None
     if getattr(actor, "squash", False) or getattr(actor, "state_dependent_std", False):
         return None
-    layers = []
-    for m in actor.body:
-        if isinstance(m, nn.Linear):
-            layers.append(("linear", m.weight.detach().numpy().T, m.bias.detach().numpy()))
-        elif isinstance(m, (Tanh, nn.Tanh)):
-            layers.append(("tanh", None, None))
-        elif isinstance(m, nn.ReLU):
-            layers.append(("relu", None, None))
-        else:
-            return None
+    forward = numpy_mlp(actor.body)
+    if forward is None:
+        return None
     discrete = actor.discrete
     log_std = None if discrete else actor.log_std.detach().numpy()
 
     def act(obs: np.ndarray):
-        h = obs.reshape(obs.shape[0], -1)
-        for kind, w, b in layers:
-            if kind == "linear":
-                h = h @ w + b
-            elif kind == "tanh":
-                np.tanh(h, out=h)
-            else:
-                np.maximum(h, 0, out=h)
+        h = forward(obs.reshape(obs.shape[0], -1))
         if discrete:  # Gumbel-max sample from log-softmax(h)
             z = h - h.max(-1, keepdims=True)
             logp_all = z - np.log(np.exp(z).sum(-1, keepdims=True))
@@ -61,3 +47,49 @@ def numpy_actor(actor, rng: np.random.Generator):
         return a, (-0.5 * eps**2 - log_std - LOG_SQRT_2PI).sum(-1)
 
     return act
+
+
+def numpy_mlp(seq: nn.Sequential):
+    """``h -> seq(h)`` in NumPy on views of the current weights, for a Sequential of
+    Linear/Tanh/ReLU layers (an empty one is the identity); None for anything else."""
+    layers = []
+    for m in seq:
+        if isinstance(m, nn.Linear):
+            layers.append(("linear", m.weight.detach().numpy().T, m.bias.detach().numpy()))
+        elif isinstance(m, (Tanh, nn.Tanh)):
+            layers.append(("tanh", None, None))
+        elif isinstance(m, nn.ReLU):
+            layers.append(("relu", None, None))
+        else:
+            return None
+
+    def forward(h: np.ndarray) -> np.ndarray:
+        for kind, w, b in layers:
+            if kind == "linear":
+                h = h @ w + b
+            elif kind == "tanh":
+                h = np.tanh(h)
+            else:
+                h = np.maximum(h, 0)
+        return h
+
+    return forward
+
+
+def numpy_q_values(q_net):
+    """``obs (B, d) -> Q(obs, .) (B, A)`` in NumPy for a deeprl QNetwork with a flatten encoder
+    and plain or dueling heads (not noisy or distributional); None otherwise."""
+    if not isinstance(getattr(q_net, "encoder", None), FlattenEncoder) or q_net.noisy_layers or q_net.n_atoms > 1:
+        return None
+    parts = [numpy_mlp(q_net.torso), numpy_mlp(q_net.advantage),
+             numpy_mlp(q_net.value) if q_net.value is not None else (lambda h: None)]
+    if any(p is None for p in parts):
+        return None
+    torso, advantage, value = parts
+
+    def q_values(obs: np.ndarray) -> np.ndarray:
+        h = torso(obs.reshape(obs.shape[0], -1))
+        a, v = advantage(h), value(h)
+        return a if v is None else v + a - a.mean(1, keepdims=True)
+
+    return q_values

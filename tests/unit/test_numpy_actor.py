@@ -59,3 +59,21 @@ def test_unsupported_actors_fall_back():
                        np.random.default_rng(0)) is None
     img = spaces.Box(0, 255, (36, 36, 1), np.uint8)
     assert numpy_actor(Actor(img, spaces.Discrete(2)), np.random.default_rng(0)) is None
+
+
+def test_numpy_q_values_match_torch_for_plain_and_dueling_heads():
+    import torch
+    from gymnasium import spaces
+
+    from deeprl.nn.numpy_actor import numpy_q_values
+    from deeprl.nn.qnets import QNetwork
+
+    obs_space = spaces.Box(-1, 1, (5,), np.float32)
+    x = np.random.default_rng(0).normal(size=(9, 5)).astype(np.float32)
+    for dueling in (False, True):
+        net = QNetwork(obs_space, 3, (16, 8), dueling=dueling)
+        with torch.no_grad():
+            ref = net(torch.as_tensor(x)).numpy()
+        np.testing.assert_allclose(numpy_q_values(net)(x), ref, rtol=1e-5, atol=1e-6)
+    assert numpy_q_values(QNetwork(obs_space, 3, (16,), noisy=True)) is None
+    assert numpy_q_values(QNetwork(obs_space, 3, (16,), n_atoms=5)) is None

@@ -44,6 +44,7 @@ from deeprl.core.targets import categorical_projection, q_learning_target
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.numpy_actor import numpy_q_values
 from deeprl.nn.qnets import QNetwork
 
 
@@ -145,15 +146,18 @@ class DQN(Agent):
         state = {"step": self.train_state["env_steps"]}
         N, rng, c = self.run.num_envs, self.rng, self.cfg
         explore_randomly = random_policy(self.act_space, rng)
+        q_numpy = numpy_q_values(self.q_net) if self.device.type == "cpu" else None  # cheaper for a few envs
 
         def act(obs):
             step = state["step"]
             state["step"] += N
             if step < c.learning_starts:
                 return explore_randomly(obs)
-            with torch.inference_mode():
-                greedy, _ = self.act(to_tensor(obs, self.device))
-            greedy = greedy.cpu().numpy()
+            if q_numpy is not None:
+                greedy = q_numpy(obs).argmax(-1)
+            else:
+                with torch.inference_mode():
+                    greedy = self.act(to_tensor(obs, self.device))[0].cpu().numpy()
             eps = self.epsilon(step)
             if eps > 0:
                 explore = rng.random(N) < eps
@@ -174,20 +178,35 @@ class DQN(Agent):
         metrics = {"train/epsilon": self.epsilon(steps)}
         if steps <= c.learning_starts or self.replay.num_sampleable == 0:
             return metrics
-        beta = c.priority_beta + (1.0 - c.priority_beta) * progress
-        for _ in range(num_gradient_steps(c.gradient_steps, batch)):
-            metrics.update(self.gradient_step(beta))
+        n, B = num_gradient_steps(c.gradient_steps, batch), c.batch_size
+        if c.prioritized or c.noisy:  # priorities change and noise is redrawn at every step
+            beta = c.priority_beta + (1.0 - c.priority_beta) * progress
+            for _ in range(n):
+                metrics.update(self.gradient_step(self.replay.sample(B, beta, self.device)))
+            return metrics
+        # The target network is fixed during these steps: draw the minibatches and evaluate
+        # the target network on all their next states at once (one large forward pass).
+        per_chunk = max(1, PRESAMPLE_ROWS // B)
+        for start in range(0, n, per_chunk):
+            k = min(per_chunk, n - start)
+            big = self.replay.sample(k * B, device=self.device)
+            with torch.no_grad():
+                next_target = self.q_target(big.next_obs)
+            for i in range(k):
+                sl = slice(i * B, (i + 1) * B)
+                metrics.update(self.gradient_step(_rows(big, sl), next_target[sl]))
         return metrics
 
-    def gradient_step(self, beta: float) -> dict:
+    def gradient_step(self, b, next_target=None) -> dict:
+        """One step on minibatch ``b``; ``next_target`` is Q_target(b.next_obs) if precomputed."""
         c = self.cfg
-        b = self.replay.sample(c.batch_size, beta, self.device)
         obs, next_obs, actions = b.obs, b.next_obs, b.actions.long()
         if c.noisy:
             self.q_net.reset_noise()
             self.q_target.reset_noise()
-        with torch.no_grad():
-            next_target = self.q_target(next_obs)
+        if next_target is None:
+            with torch.no_grad():
+                next_target = self.q_target(next_obs)
         if c.double_q:  # one forward pass over s and s' for the online network
             both = self.q_net(_cat(obs, next_obs))
             out, next_online = both[: c.batch_size], both[c.batch_size:].detach()
@@ -221,6 +240,16 @@ class DQN(Agent):
         if c.prioritized:
             self.replay.update_priorities(b.indices, priority.detach())
         return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean()}
+
+
+PRESAMPLE_ROWS = 16_384  # at most this many transitions drawn and target-evaluated at once
+
+
+def _rows(b, sl):
+    """Rows ``sl`` of a replay batch (views)."""
+    take = lambda x: {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]  # noqa: E731
+    return b._replace(obs=take(b.obs), actions=b.actions[sl], rewards=b.rewards[sl], discounts=b.discounts[sl],
+                      next_obs=take(b.next_obs), weights=None, indices=b.indices[sl])
 
 
 def _cat(a, b):
