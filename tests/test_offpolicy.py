@@ -125,7 +125,20 @@ def test_sac_autotunes_alpha_towards_the_target_entropy():
     agent = SAC("Pendulum-v1", seed=0, preset="none", total_steps=600, **AC_SMALL)
     train(agent)
     # with entropy above the target (-1) alpha falls from its initial 1.0
-    assert agent.log_alpha.exp().item() < 0.9
+    assert math.exp(agent.log_alpha) < 0.9
+
+
+def test_scalar_adam_matches_torch_adam():
+    from deeprl.algos.offpolicy.sac import ScalarAdam
+
+    p = torch.nn.Parameter(torch.tensor(0.3, dtype=torch.float64))
+    opt = torch.optim.Adam([p], lr=0.01)
+    mine, value = ScalarAdam(0.01), 0.3
+    for g in np.random.default_rng(0).normal(size=200) * 3:
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        value = mine.step(value, float(g))
+        assert value == pytest.approx(p.item(), abs=1e-12)
 
 
 # -- resume ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ The actor is a tanh-squashed Gaussian with state-dependent std scaled to the act
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,8 +93,8 @@ class SAC(Agent):
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
         self.actor_opt = torch.optim.Adam([self.actor_flat.param], **adam)
         self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
-        self.log_alpha = torch.nn.Parameter(torch.tensor(float(np.log(c.alpha)), device=self.device))
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.learning_rate)
+        self.log_alpha = float(np.log(c.alpha))
+        self.alpha_adam = ScalarAdam(c.learning_rate)  # one number: plain Python beats an optimizer
         self.target_entropy = (float(c.target_entropy) if c.target_entropy is not None
                                else -float(np.prod(self.act_space.shape)))
         self.replay = make_replay(self, c.n_step)
@@ -101,15 +102,16 @@ class SAC(Agent):
 
     def modules(self):
         return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target,
-                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "alpha_opt": self.alpha_opt}
+                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
-        return {"log_alpha": self.log_alpha.detach().cpu().numpy(), "grad_steps": self.grad_steps,
+        return {"log_alpha": self.log_alpha, "alpha_adam": self.alpha_adam.state_dict(),
+                "grad_steps": self.grad_steps,
                 "replay": self.replay.state_dict()}
 
     def load_extra_state(self, state):
-        with torch.no_grad():
-            self.log_alpha.copy_(torch.as_tensor(state["log_alpha"]))
+        self.log_alpha = float(state["log_alpha"])
+        self.alpha_adam.load_state_dict(state["alpha_adam"])
         self.grad_steps = int(state["grad_steps"])
         self.replay.load_state_dict(state["replay"])
 
@@ -142,16 +144,14 @@ class SAC(Agent):
     def gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
-        alpha = self.log_alpha.detach().exp()
+        alpha = math.exp(self.log_alpha)
 
-        # 1. temperature
+        # 1. temperature: d/dlog(alpha) of -log(alpha) E[log pi + H_target] is -E[log pi + H_target]
         dist = self.actor(b.obs)
         a_pi, logp_pi = dist.rsample_with_log_prob()
         if c.autotune_alpha:
-            alpha_loss = -(self.log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad(set_to_none=False)
-            alpha_loss.backward()
-            self.alpha_opt.step()
+            grad = -(logp_pi.detach().mean().item() + self.target_entropy)
+            self.log_alpha = self.alpha_adam.step(self.log_alpha, grad)
 
         # 2. critics
         with torch.no_grad():
@@ -205,3 +205,25 @@ class SAC(Agent):
         dist = self.actor(obs)
         a = dist.mode() if deterministic else dist.sample()
         return a, torch.zeros(a.shape[0])
+
+
+class ScalarAdam:
+    """Adam (Kingma & Ba 2015, torch's formulation) for one scalar parameter, in Python floats."""
+
+    def __init__(self, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        self.m = self.v = 0.0
+        self.t = 0
+
+    def step(self, value: float, grad: float) -> float:
+        self.t += 1
+        self.m = self.b1 * self.m + (1 - self.b1) * grad
+        self.v = self.b2 * self.v + (1 - self.b2) * grad * grad
+        denom = math.sqrt(self.v) / math.sqrt(1 - self.b2 ** self.t) + self.eps
+        return value - self.lr / (1 - self.b1 ** self.t) * self.m / denom
+
+    def state_dict(self) -> dict:
+        return {"m": self.m, "v": self.v, "t": self.t}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.m, self.v, self.t = float(d["m"]), float(d["v"]), int(d["t"])
