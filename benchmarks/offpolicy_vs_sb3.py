@@ -37,21 +37,21 @@ CASES = {  # algo, env, steps, SB3 keyword arguments (zoo)
 }
 
 
-def one_deeprl(case: str, seed: int, threads: int | None) -> dict:
+def one_deeprl(case: str, seed: int, threads: int | None, precision: str = "float32") -> dict:
     import torch
 
     from deeprl import ALGORITHMS
 
     algo, env, steps, _ = CASES[case]
     agent = ALGORITHMS[algo](env, seed=seed, eval_every=0, eval_episodes=0, checkpoint_every=0,
-                             torch_threads=threads)
+                             torch_threads=threads, matmul_precision=precision)
     assert agent.run.total_steps == steps, "the deeprl preset and the benchmark disagree on the budget"
     t = time.perf_counter()
     agent.learn(steps)
     wall = time.perf_counter() - t
     rets = evaluate_policy_fn(lambda o: agent.predict(o), env, EVAL_EPISODES, 10_000 + seed)
     return {"lib": "deeprl", "seed": seed, "wall_s": wall, "threads": torch.get_num_threads(),
-            "eval_mean": sum(rets) / len(rets)}
+            "precision": precision, "eval_mean": sum(rets) / len(rets)}
 
 
 def one_sb3(case: str, seed: int) -> dict:
@@ -82,17 +82,20 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--threads", type=int, default=None,
                    help="deeprl's torch threads (default: the algorithm's); SB3 keeps torch's default")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="deeprl's matmul_precision (SB3 always float32)")
     p.add_argument("--one", choices=["deeprl", "sb3"])
     p.add_argument("--out")
     a = p.parse_args()
     if a.one:
-        r = one_deeprl(a.case, a.seeds[0], a.threads) if a.one == "deeprl" else one_sb3(a.case, a.seeds[0])
+        r = (one_deeprl(a.case, a.seeds[0], a.threads, a.precision) if a.one == "deeprl"
+             else one_sb3(a.case, a.seeds[0]))
         print(json.dumps(r))
         return
     rows = []
     for s in a.seeds:
         for lib in ("deeprl", "sb3"):
-            r = run_child(__file__, ["--case", a.case, "--one", lib, "--seeds", str(s),
+            r = run_child(__file__, ["--case", a.case, "--one", lib, "--seeds", str(s), "--precision", a.precision,
                                      *(["--threads", str(a.threads)] if a.threads else [])])
             rows.append(r)
             print(json.dumps(r), flush=True)
@@ -111,7 +114,7 @@ def main():
                                   "sb3": statistics.pstdev(r["eval_mean"] for r in sb3)},
     }
     result["speedup_median"] = round(result["median_wall_s"]["sb3"] / result["median_wall_s"]["deeprl"], 2)
-    out = a.out or f"benchmarks/results/{a.case}_vs_sb3.json"
+    out = a.out or f"benchmarks/results/{a.case}{'_bf16' if a.precision == 'bfloat16' else ''}_vs_sb3.json"
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)

@@ -226,3 +226,18 @@ def test_buffer_larger_than_memory_is_refused_before_anything_is_written(tmp_pat
 def test_invalid_distributional_support_is_refused():
     with pytest.raises(ConfigError, match="v_max"):
         DQN("CartPole-v1", preset="none", distributional=True, v_min=5.0, v_max=1.0)
+
+
+@pytest.mark.parametrize("cls,env,kw", [(SAC, "Pendulum-v1", AC_SMALL), (TD3, "Pendulum-v1", AC_SMALL),
+                                        (DQN, "CartPole-v1", DQN_SMALL)])
+def test_bfloat16_matmuls_keep_float32_weights_and_outputs(cls, env, kw):
+    agent = cls(env, seed=0, preset="none", total_steps=300, matmul_precision="bfloat16", **kw)
+    summary = train(agent)
+    assert math.isfinite(summary["eval_return_mean"])
+    for name, m in agent.modules().items():
+        if isinstance(m, torch.nn.Module):
+            assert all(p.dtype == torch.float32 for p in m.parameters()), name
+    with agent.autocast():
+        x = torch.zeros(4, agent.obs_space.shape[0])
+        out = agent.q_net(x) if cls is DQN else agent.critic(x, torch.zeros(4, 1))
+    assert out.dtype == torch.float32

@@ -13,6 +13,7 @@ There is no deeper hierarchy: algorithms never inherit from each other.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -126,6 +127,12 @@ class Agent:
 
     def load_extra_state(self, state: dict) -> None:
         pass
+
+    def autocast(self):
+        """Context for an update's forward passes: bfloat16 autocast when the run asks for it."""
+        if self.run.matmul_precision == "bfloat16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @property
     def gamma(self) -> float:

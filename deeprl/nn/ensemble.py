@@ -25,13 +25,15 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(members, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
 
-    def forward(self, x):
-        """(B, in) shared by all members, or (E, B, in) per member -> (E, B, out)."""
-        if self.weight.shape[-1] == 1:  # a value head: a broadcast product beats a bmm with one column
-            return (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True) + self.bias
+    def forward(self, x, members: slice = slice(None)):
+        """(B, in) shared by all members, or (E, B, in) per member -> (E, B, out); ``members``
+        evaluates only some of them."""
+        w, b = self.weight[members], self.bias[members]
+        if w.shape[-1] == 1:  # a value head: a broadcast product beats a bmm with one column
+            return (x * w.transpose(1, 2)).sum(-1, keepdim=True) + b
         if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.weight.shape[0], -1, -1)
-        return torch.baddbmm(self.bias, x, self.weight)
+            x = x.unsqueeze(0).expand(w.shape[0], -1, -1)
+        return torch.baddbmm(b, x, w)
 
 
 class QEnsemble(nn.Module):
@@ -52,9 +54,12 @@ class QEnsemble(nn.Module):
         layers.append(EnsembleLinear(members, d, 1))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, obs, actions):
+    def forward(self, obs, actions, members: slice = slice(None)):
+        """(E, B) values, or (len(members), B) for a slice of the members (TD3's actor uses Q_1)."""
         x = torch.cat([self.encoder(obs), actions], dim=-1)
-        return self.body(x).squeeze(-1)
+        for layer in self.body:
+            x = layer(x, members) if isinstance(layer, EnsembleLinear) else layer(x)
+        return x.squeeze(-1).float()  # float32 even under bfloat16 autocast
 
     def member(self, e: int) -> "QEnsemble":
         """A one-member view sharing nothing (a copy), for tests and inspection."""
@@ -95,4 +100,4 @@ class DeterministicActor(nn.Module):
         self.register_buffer("center", torch.as_tensor((high + low) / 2))
 
     def forward(self, obs):
-        return self.center + self.scale * torch.tanh(self.body(self.encoder(obs)))
+        return self.center + self.scale * torch.tanh(self.body(self.encoder(obs)).float())

@@ -44,7 +44,7 @@ class Actor(nn.Module):
         self.log_std_init = log_std_init
 
     def forward(self, obs):
-        out = self.body(self.encoder(obs))
+        out = self.body(self.encoder(obs)).float()  # float32 even under bfloat16 autocast
         if self.discrete:
             return Categorical(out)
         if self.state_dependent_std:

@@ -89,11 +89,11 @@ class QNetwork(nn.Module):
 
     def forward(self, obs):
         h = self.torso(self.encoder(obs))
-        a = self.advantage(h)
+        a = self.advantage(h).float()  # float32 even under bfloat16 autocast
         if self.n_atoms > 1:
             a = a.view(-1, self.n_actions, self.n_atoms)
         if self.value is None:
             return a
-        v = self.value(h)
+        v = self.value(h).float()
         v = v.view(-1, 1, self.n_atoms) if self.n_atoms > 1 else v
         return v + a - a.mean(1, keepdim=True)

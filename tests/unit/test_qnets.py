@@ -87,3 +87,12 @@ def test_ensemble_equals_independent_members():
         torch.testing.assert_close(out[e], h.squeeze(-1))
     # members start different
     assert not torch.allclose(out[0], out[1])
+
+
+def test_ensemble_member_slice_equals_the_full_ensemble_row():
+    act = spaces.Box(-2, 2, (2,), np.float32)
+    ens = QEnsemble(OBS, act, members=3, hidden=(16, 8))
+    obs, a = torch.randn(6, 5), torch.randn(6, 2)
+    full = ens(obs, a)
+    torch.testing.assert_close(ens(obs, a, slice(0, 1)), full[:1])
+    torch.testing.assert_close(ens(obs, a, slice(1, 3)), full[1:])

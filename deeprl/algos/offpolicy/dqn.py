@@ -190,7 +190,7 @@ class DQN(Agent):
         for start in range(0, n, per_chunk):
             k = min(per_chunk, n - start)
             big = self.replay.sample(k * B, device=self.device)
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 next_target = self.q_target(big.next_obs)
             for i in range(k):
                 sl = slice(i * B, (i + 1) * B)
@@ -199,6 +199,10 @@ class DQN(Agent):
 
     def gradient_step(self, b, next_target=None) -> dict:
         """One step on minibatch ``b``; ``next_target`` is Q_target(b.next_obs) if precomputed."""
+        with self.autocast():
+            return self._gradient_step(b, next_target)
+
+    def _gradient_step(self, b, next_target) -> dict:
         c = self.cfg
         obs, next_obs, actions = b.obs, b.next_obs, b.actions.long()
         if c.noisy:

@@ -142,6 +142,10 @@ class SAC(Agent):
         return ensemble_backup(next_q, c.backup) - alpha * next_logp
 
     def gradient_step(self) -> dict:
+        with self.autocast():
+            return self._gradient_step()
+
+    def _gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
         alpha = math.exp(self.log_alpha)

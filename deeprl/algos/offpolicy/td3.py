@@ -124,6 +124,10 @@ class TD3(Agent):
         return metrics
 
     def gradient_step(self) -> dict:
+        with self.autocast():
+            return self._gradient_step()
+
+    def _gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
         scale = self.actor.scale
@@ -145,7 +149,7 @@ class TD3(Agent):
         # delayed actor and target updates
         if self.grad_steps % c.policy_delay == 0:
             self.critic.requires_grad_(False)
-            actor_loss = -self.critic(b.obs, self.actor(b.obs))[0].mean()
+            actor_loss = -self.critic(b.obs, self.actor(b.obs), slice(0, 1))[0].mean()  # Q_1 only
             self.critic.requires_grad_(True)
             self.actor_flat.zero_grad()
             actor_loss.backward()
