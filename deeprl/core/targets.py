@@ -23,7 +23,7 @@ def soft_q_target(rewards, discounts, next_q, temperature: float):
     return rewards + discounts * v
 
 
-def ensemble_backup(next_q, mode: str, rng_index=None):
+def ensemble_backup(next_q, mode: str):
     """Combine an ensemble's next-state values (E, B) into one (B,): ``min`` (clipped double Q,
     Fujimoto et al. 2018), ``mean``, or ``doubleq`` (each member bootstraps from another:
     member e uses member (e + 1) mod E, returned as (E, B))."""
