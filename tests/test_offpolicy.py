@@ -241,3 +241,20 @@ def test_bfloat16_matmuls_keep_float32_weights_and_outputs(cls, env, kw):
         x = torch.zeros(4, agent.obs_space.shape[0])
         out = agent.q_net(x) if cls is DQN else agent.critic(x, torch.zeros(4, 1))
     assert out.dtype == torch.float32
+
+
+def test_dqn_on_atari_stores_one_frame_per_step_and_round_trips(tmp_path):
+    """ALE ids get Nature preprocessing (4 stacked 84x84 frames) and the Nature CNN; the replay
+    buffer keeps one 84x84 frame per step and rebuilds the stacks it samples."""
+    agent = DQN("ALE/Pong-v5", seed=0, preset="none", total_steps=400, eval_every=0, eval_episodes=1,
+                checkpoint_every=0, torch_threads=1, hidden_sizes=(), learning_starts=100, batch_size=8,
+                train_freq=4, target_update_interval=100, buffer_size=300, clip_rewards=True)
+    train(agent, run_dir=tmp_path)
+    assert agent.obs_space.shape == (4, 84, 84)
+    assert agent.replay.k == 4 and agent.replay.obs.shape == (300, 1, 84, 84)
+    b = agent.replay.sample(64)
+    assert b.obs.shape == (64, 4, 84, 84) and b.obs.dtype == torch.uint8
+    loaded = DQN.load(tmp_path / "checkpoints" / "latest.pt")
+    np.testing.assert_array_equal(loaded.replay.obs, agent.replay.obs)
+    obs = np.random.default_rng(0).integers(0, 255, (3, 4, 84, 84), dtype=np.uint8)
+    np.testing.assert_array_equal(agent.predict(obs), loaded.predict(obs))

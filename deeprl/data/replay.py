@@ -16,6 +16,14 @@ n-step targets: for a sampled step ``t`` the buffer sums ``sum_{k<m} gamma^k r_{
 returns ``discount = gamma^m`` (zero if that last step terminated) and the observation to
 bootstrap from, so every algorithm's target is ``R + discount * V(next_obs)``.
 
+Frame stacks (``frame_stack=k``, Atari): an observation ``(k, H, W)`` holds the last ``k`` frames,
+so consecutive observations of an episode share ``k - 1`` of them. Only the newest frame of
+each step is stored (k times less memory); a step's stack is rebuilt from the frames of the
+``k - 1`` steps before it. Where those belong to no stored step of the same episode (the first
+step of an episode, and the oldest stored step once older ones are overwritten) the older
+``k - 1`` frames of that step's stack are kept in a side table. ``add`` checks that the stream
+really is a frame stack (``obs[t][:-1] == obs[t-1][1:]`` within an episode).
+
 Prioritized replay (Schaul et al. 2016): ``P(i) = p_i^alpha / sum_k p_k^alpha`` through a sum
 tree; importance weights ``w_i = (M P(i))^-beta / max_j w_j`` over the ``M`` sampleable
 transitions (the maximum from a min tree); new transitions get the largest priority seen.
@@ -123,7 +131,7 @@ class SumTree:
 class ReplayBuffer:
     def __init__(self, capacity: int, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int = 1,
                  n_step: int = 1, gamma: float = 0.99, prioritized: bool = False, alpha: float = 0.6,
-                 priority_eps: float = 1e-6, rng: np.random.Generator | None = None):
+                 priority_eps: float = 1e-6, rng: np.random.Generator | None = None, frame_stack: int = 0):
         if capacity < 2 * num_envs:
             raise ConfigError(f"buffer_size={capacity} must hold at least two steps of {num_envs} envs")
         self.T, self.N = capacity // num_envs, num_envs
@@ -131,7 +139,11 @@ class ReplayBuffer:
         self.prioritized, self.alpha, self.priority_eps = prioritized, float(alpha), float(priority_eps)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.obs_space, self.act_space = obs_space, act_space
-        need = self.nbytes_needed(capacity, obs_space, act_space, prioritized)
+        self.k = int(frame_stack)
+        if self.k > 1 and (isinstance(obs_space, spaces.Dict) or not obs_space.shape or obs_space.shape[0] != self.k):
+            raise ConfigError(f"frame_stack={self.k} needs observations of shape ({self.k}, ...), "
+                              f"got {obs_space}")
+        need = self.nbytes_needed(capacity, obs_space, act_space, prioritized, self.k)
         avail = available_memory()
         if avail is not None and need > 0.9 * avail:
             raise ConfigError(f"buffer_size={capacity} needs {need / 2**30:.2f} GiB for the replay buffer but only "
@@ -139,8 +151,12 @@ class ReplayBuffer:
         TN = (self.T, self.N)
         if isinstance(obs_space, spaces.Dict):
             self.obs = {k: np.zeros(TN + s.shape, _storage_dtype(s)) for k, s in obs_space.spaces.items()}
+        elif self.k > 1:  # the newest frame of each step; see the module docstring
+            self.obs = np.zeros(TN + obs_space.shape[1:], _storage_dtype(obs_space))
         else:
             self.obs = np.zeros(TN + obs_space.shape, _storage_dtype(obs_space))
+        self.is_start = np.zeros(TN, bool)  # frame stacks: the step's older frames are in self.heads
+        self.heads: dict[int, np.ndarray] = {}  # flat index -> the k - 1 older frames of its stack
         self.actions = np.zeros(TN + act_space.shape, _storage_dtype(act_space))
         self.rewards = np.zeros(TN, np.float32)
         self.terminated = np.zeros(TN, bool)
@@ -152,8 +168,8 @@ class ReplayBuffer:
         self.max_priority = 1.0
 
     @staticmethod
-    def nbytes_needed(capacity, obs_space, act_space, prioritized=False) -> int:
-        per = _space_bytes(obs_space) + _space_bytes(act_space) + 4 + 2
+    def nbytes_needed(capacity, obs_space, act_space, prioritized=False, frame_stack=0) -> int:
+        per = _space_bytes(obs_space) // max(frame_stack, 1) + _space_bytes(act_space) + 4 + 3
         return int(capacity * per + (4 * 2 ** math.ceil(math.log2(capacity)) * 8 if prioritized else 0))
 
     def __len__(self) -> int:
@@ -178,13 +194,19 @@ class ReplayBuffer:
     def _write(self, b: Rollout, s0: int, s1: int) -> None:
         n = s1 - s0
         t = (self.pos + np.arange(n)) % self.T
-        if self.final_obs:  # forget the final observations of overwritten steps
-            slots = set(t.tolist())
-            for flat in [k for k in self.final_obs if k // self.N in slots]:
-                del self.final_obs[flat]
+        prev_newest = (self.pos - 1) % self.T
+        had_data = self.full or self.pos > 0
+        if self.k > 1 and n < self.T and (self.full or self.pos + n >= self.T):
+            self._keep_oldest_stack((self.pos + n) % self.T)
+        slots = set(t.tolist())
+        for table in (self.final_obs, self.heads):  # forget side entries of overwritten steps
+            for flat in [k for k in table if k // self.N in slots]:
+                del table[flat]
         if isinstance(self.obs, dict):
             for k in self.obs:
                 self.obs[k][t] = b.obs[k][s0:s1]
+        elif self.k > 1:
+            self._write_frames(b, s0, s1, t, had_data and n < self.T, prev_newest)
         else:
             self.obs[t] = b.obs[s0:s1]
         self.actions[t] = b.actions[s0:s1]
@@ -193,8 +215,6 @@ class ReplayBuffer:
         self.truncated[t] = b.truncated[s0:s1]
         for i, e in zip(*np.nonzero(b.truncated[s0:s1] & ~b.terminated[s0:s1])):
             self.final_obs[int(t[i]) * self.N + int(e)] = _map(lambda x, i=i, e=e: x[s0 + i, e].copy(), b.next_obs)
-        prev_newest = (self.pos - 1) % self.T
-        had_data = self.full or self.pos > 0
         self.full = self.full or self.pos + n >= self.T
         self.pos = (self.pos + n) % self.T
         if self.tree is not None:
@@ -216,6 +236,56 @@ class ReplayBuffer:
             if not same and not self.terminated[newest, e] and not self.truncated[newest, e]:
                 self.truncated[newest, e] = True
                 self.final_obs[newest * self.N + e] = _map(lambda x, e=e: x[e].copy(), last)
+
+    # -- frame stacks -------------------------------------------------------------------------------
+    def _write_frames(self, b: Rollout, s0: int, s1: int, t: np.ndarray, continues: bool, prev_newest: int) -> None:
+        """Store the newest frame of each step; steps that start an episode (or the first step
+        when nothing before it is kept) get their older frames in ``heads``."""
+        obs = np.asarray(b.obs[s0:s1])
+        ended = b.terminated[s0:s1] | b.truncated[s0:s1]
+        start = np.empty(ended.shape, bool)
+        start[0] = (self.terminated[prev_newest] | self.truncated[prev_newest]) if continues else True
+        start[1:] = ended[:-1]
+        same = ~start[1:]  # consecutive steps of one episode must share k - 1 frames
+        if same.any() and not np.array_equal(obs[1:, :, :-1][same], obs[:-1, :, 1:][same]):
+            raise ValueError(f"frame_stack={self.k}: consecutive observations do not share {self.k - 1} frames "
+                             "(obs[t][:-1] != obs[t-1][1:]); these observations are not frame stacks")
+        self.obs[t] = obs[:, :, -1]
+        self.is_start[t] = start
+        for i, e in zip(*np.nonzero(start)):
+            self.heads[int(t[i]) * self.N + int(e)] = obs[i, e, :-1].copy()
+
+    def _keep_oldest_stack(self, oldest: int) -> None:
+        """Before the steps preceding ``oldest`` are overwritten, keep its stack's older frames."""
+        envs = np.arange(self.N)
+        todo = envs[~self.is_start[oldest]]
+        if len(todo):
+            stacks = self._stacks(np.full(len(todo), oldest), todo)
+            for j, e in enumerate(todo):
+                self.heads[oldest * self.N + int(e)] = stacks[j, :-1].copy()
+            self.is_start[oldest, todo] = True
+
+    def _stacks(self, t: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """The ``(B, k, ...)`` observations of steps ``(t, e)``, rebuilt from stored frames."""
+        k = self.k
+        back = np.full(len(t), k - 1)  # steps back to the first step of the episode kept, capped
+        open_ = np.ones(len(t), bool)
+        for j in range(k - 1):
+            hit = open_ & self.is_start[(t - j) % self.T, e]
+            back[hit] = j
+            open_ &= ~hit
+        out = np.empty((len(t), k) + self.obs.shape[2:], self.obs.dtype)
+        for p in range(k):  # stack position p holds the frame of step t - (k - 1 - p)
+            d = k - 1 - p
+            ok = d <= back
+            out[ok, p] = self.obs[(t[ok] - d) % self.T, e[ok]]
+        for i in np.flatnonzero(back < k - 1):  # positions before the episode's first kept step
+            d = int(back[i])
+            out[i, :k - 1 - d] = self.heads[int((t[i] - d) % self.T) * self.N + int(e[i])][d:]
+        return out
+
+    def _observations(self, t: np.ndarray, e: np.ndarray):
+        return _map(lambda x: x[t, e], self.obs) if self.k <= 1 else self._stacks(t, e)
 
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, batch_size: int, beta: float = 0.4, device: str | torch.device = "cpu") -> ReplayBatch:
@@ -244,7 +314,7 @@ class ReplayBuffer:
             weights = torch.from_numpy((w / (m * self.tree.min / total) ** (-beta)).astype(np.float32))
             t, e = flat // self.N, flat % self.N
         rewards, discounts, next_t = self._n_step(t, e)
-        obs = _map(lambda x: torch.from_numpy(x[t, e]), self.obs)
+        obs = _map(torch.from_numpy, self._observations(t, e))
         next_obs = self._gather_next(next_t, e)
         actions = torch.from_numpy(self.actions[t, e])
         batch = ReplayBatch(obs, actions, torch.from_numpy(rewards), torch.from_numpy(discounts), next_obs,
@@ -275,8 +345,7 @@ class ReplayBuffer:
     def _gather_next(self, last: np.ndarray, e: np.ndarray):
         """The observation after step ``last``: the next slot, or the stored final observation
         of a truncated episode (terminated ones are never bootstrapped from)."""
-        nxt = (last + 1) % self.T
-        out = _map(lambda x: x[nxt, e], self.obs)
+        out = self._observations((last + 1) % self.T, e)
         cut = np.flatnonzero(self.truncated[last, e] & ~self.terminated[last, e])
         for i in cut:
             fo = self.final_obs[int(last[i]) * self.N + int(e[i])]
@@ -314,7 +383,16 @@ class ReplayBuffer:
                 "truncated": self.truncated[:n].copy(), "final_keys": np.asarray(keys, np.int64),
                 "final_obs": final, "last_next": self._last_next,
                 "priorities": self.tree.leaves() if self.tree is not None else None,
-                "max_priority": self.max_priority}
+                "max_priority": self.max_priority, **self._heads_state(n)}
+
+    def _heads_state(self, n: int) -> dict:
+        if self.k <= 1:
+            return {}
+        keys = sorted(self.heads)
+        heads = np.stack([self.heads[i] for i in keys]) if keys else np.zeros((0, self.k - 1) + self.obs.shape[2:],
+                                                                            self.obs.dtype)
+        return {"frame_stack": self.k, "is_start": self.is_start[:n].copy(), "head_keys": np.asarray(keys, np.int64),
+                "heads": heads}
 
     def load_state_dict(self, d: dict) -> None:
         if (int(d["T"]), int(d["N"])) != (self.T, self.N):
@@ -332,6 +410,11 @@ class ReplayBuffer:
         fo = d["final_obs"]
         self.final_obs = {k: (_map(lambda x, j=j: np.asarray(x[j]).copy(), fo)) for j, k in enumerate(keys)}
         self._last_next = d["last_next"]
+        if max(int(d.get("frame_stack", 0)), 1) != max(self.k, 1):
+            raise ValueError(f"replay buffer saved with frame_stack={d.get('frame_stack', 0)}, configured {self.k}")
+        if self.k > 1:
+            self.is_start[:n] = d["is_start"]
+            self.heads = {int(k): np.asarray(h).copy() for k, h in zip(np.asarray(d["head_keys"]).tolist(), d["heads"])}
         self.max_priority = float(d["max_priority"])
         if self.tree is not None:
             pri = np.asarray(d["priorities"], np.float64)

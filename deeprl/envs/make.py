@@ -54,7 +54,15 @@ def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None 
     return env
 
 
-def atari_preprocessing(env: gym.Env, frame_stack: int = 4) -> gym.Env:
+ATARI_FRAME_STACK = 4
+
+
+def frame_stack_of(env_id: str) -> int:
+    """How many frames each observation of ``make_env(env_id)`` stacks (0: not a frame stack)."""
+    return ATARI_FRAME_STACK if env_id.startswith("ALE/") else 0
+
+
+def atari_preprocessing(env: gym.Env, frame_stack: int = ATARI_FRAME_STACK) -> gym.Env:
     """Mnih et al. (2015) preprocessing: up to 30 no-op starts, 4-frame skip with max-pooling,
     84x84 grayscale, a stack of the last 4 frames (uint8, channels first). Rewards are not
     clipped here (algorithms clip what they learn from, so reported returns are the game's)."""

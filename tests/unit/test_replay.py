@@ -201,3 +201,74 @@ def test_buffer_larger_than_memory_is_refused_with_the_size():
     img = spaces.Box(0, 255, (4, 84, 84), np.uint8)
     with pytest.raises(ConfigError, match=r"buffer_size=100000000 needs .* GiB"):
         ReplayBuffer(100_000_000, img, spaces.Discrete(6), 1)
+
+
+def frame_stack_stream(rng, steps, N, k=4, p_end=0.06):
+    """A FrameStackObservation-like stream: each frame is (time, env, id); an episode's first
+    stack repeats its reset frame; the successor of a truncated step is a distinct final stack."""
+    obs = np.zeros((steps, N, k, 3), np.float32)
+    nxt = np.zeros_like(obs)
+    term = rng.random((steps, N)) < p_end
+    trunc = (rng.random((steps, N)) < p_end) & ~term
+    for e in range(N):
+        stack = np.repeat(np.array([[0, e, rng.normal()]], np.float32), k, 0)
+        for t in range(steps):
+            obs[t, e] = stack
+            frame = np.array([[t + 1, e, rng.normal()]], np.float32)
+            nxt[t, e] = np.concatenate([stack[1:], frame])
+            if term[t, e] or trunc[t, e]:
+                stack = np.repeat(np.array([[t + 1, e, rng.normal()]], np.float32), k, 0)  # reset
+            else:
+                stack = nxt[t, e]
+    return obs, nxt, term, trunc
+
+
+def _frame_rollout(stream, sl, N, A):
+    obs, nxt, term, trunc = stream
+    c = len(obs[sl])
+    return Rollout(obs[sl], A[sl], np.zeros((c, N), np.float32), (np.arange(c * N, dtype=np.float32) % 7
+                   ).reshape(c, N), term[sl], trunc[sl], nxt[sl], np.ones((c, N), bool))
+
+
+@pytest.mark.parametrize("capacity,chunks,prioritized,n_step", [
+    (400, [7, 13, 50], False, 1), (60, [17, 23, 40, 3, 1], False, 3), (60, [60, 61, 5], True, 2),
+    (9, [4, 4, 4, 4], False, 1)])
+def test_frame_stack_storage_samples_what_full_storage_samples(capacity, chunks, prioritized, n_step):
+    """Storing one frame per step and rebuilding stacks gives exactly the batches a buffer
+    that stores whole stacks gives (same indices), through wrap-around, resets and truncations."""
+    rng = np.random.default_rng(3)
+    N, k = 3, 4
+    stream = frame_stack_stream(rng, sum(chunks), N, k)
+    A = rng.normal(size=(sum(chunks), N, 2)).astype(np.float32)
+    space = spaces.Box(-np.inf, np.inf, (k, 3), np.float32)
+    kw = dict(n_step=n_step, gamma=0.9, prioritized=prioritized)
+    full = ReplayBuffer(capacity, space, ACT, N, rng=np.random.default_rng(5), **kw)
+    lean = ReplayBuffer(capacity, space, ACT, N, rng=np.random.default_rng(5), frame_stack=k, **kw)
+    assert lean.obs.nbytes * k == full.obs.nbytes
+    s = 0
+    for c in chunks:
+        for buf in (full, lean):
+            buf.add(_frame_rollout(stream, slice(s, s + c), N, A))
+        s += c
+        for x, y in zip(full.sample(300), lean.sample(300)):
+            if isinstance(x, torch.Tensor):
+                torch.testing.assert_close(x, y, rtol=0, atol=0)
+            elif x is not None:
+                np.testing.assert_array_equal(x, y)
+    restored = ReplayBuffer(capacity, space, ACT, N, rng=np.random.default_rng(7), frame_stack=k, **kw)
+    restored.load_state_dict(lean.state_dict())
+    full.rng = np.random.default_rng(7)
+    for x, y in zip(full.sample(300), restored.sample(300)):
+        if isinstance(x, torch.Tensor):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_frame_stack_storage_refuses_observations_that_are_not_stacks():
+    space = spaces.Box(0, 255, (4, 5, 5), np.uint8)
+    with pytest.raises(ConfigError, match="frame_stack=3 needs observations of shape"):
+        ReplayBuffer(100, space, spaces.Discrete(2), 1, frame_stack=3)
+    buf = ReplayBuffer(100, space, spaces.Discrete(2), 1, frame_stack=4)
+    obs = np.random.default_rng(0).integers(0, 255, (6, 1, 4, 5, 5), dtype=np.uint8)  # independent images
+    z = np.zeros((6, 1), bool)
+    with pytest.raises(ValueError, match="not frame stacks"):
+        buf.add(Rollout(obs, np.zeros((6, 1), np.int64), z.astype(np.float32), z.astype(np.float32), z, z, obs, ~z))

@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from deeprl.core.errors import ConfigError
 from deeprl.data.replay import ReplayBuffer
+from deeprl.envs.make import frame_stack_of
 from deeprl.nn.flat import FlatParams
 
 
@@ -21,9 +22,11 @@ def check_off_policy_run(agent) -> None:
 
 
 def make_replay(agent, n_step: int = 1, prioritized: bool = False, alpha: float = 0.6) -> ReplayBuffer:
+    """The agent's replay buffer; Atari frame stacks are stored one frame per step."""
     c = agent.cfg
     return ReplayBuffer(c.buffer_size, agent.obs_space, agent.act_space, agent.run.num_envs, n_step=n_step,
-                        gamma=agent.gamma, prioritized=prioritized, alpha=alpha, rng=agent.rng)
+                        gamma=agent.gamma, prioritized=prioritized, alpha=alpha, rng=agent.rng,
+                        frame_stack=frame_stack_of(agent.run.env_id))
 
 
 def target_copy(module: torch.nn.Module) -> tuple[torch.nn.Module, FlatParams]:
