@@ -17,7 +17,9 @@ USAGE = """deeprl train ALGO --env ENV_ID [--seed N | --seeds N ...] [--steps N]
        deeprl train --resume RUN_DIR
        deeprl eval RUN_DIR [--episodes N] [--video]
        deeprl plot RUN_DIR [RUN_DIR ...] [--out FILE.png] [--metric NAME]
-       deeprl list [algos|presets|envs|ALGO]"""
+       deeprl list [algos|presets|envs|experts|ALGO]
+       deeprl collect-demos --expert NAME_OR_PATH --env ENV_ID --episodes N [--out DIR] [--seed N]
+       deeprl export-policy CHECKPOINT --out FILE.pt [--episodes N]"""
 
 
 def _algorithms():
@@ -58,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--metric", help="column of metrics.csv to plot (default eval/return_mean)")
     ls = sub.add_parser("list", help="list algorithms, presets, environments, or an algorithm's config")
     ls.add_argument("what", nargs="?", default="all")
+    cd = sub.add_parser("collect-demos", help="record an expert's episodes as a Minari dataset")
+    cd.add_argument("--expert", required=True, help="a shipped expert (deeprl list experts) or a policy/checkpoint")
+    cd.add_argument("--env", required=True, help="Gymnasium environment id")
+    cd.add_argument("--episodes", type=_int, required=True, help="number of episodes")
+    cd.add_argument("--seed", type=int, default=0, help="episode i is reset with seed SEED + i")
+    cd.add_argument("--out", help="dataset directory (default demos/ENV-EXPERT-Nep)")
+    ep = sub.add_parser("export-policy", help="save the acting part of a checkpoint as a small policy file")
+    ep.add_argument("checkpoint", help="a run's checkpoints/latest.pt (or a run directory)")
+    ep.add_argument("--out", required=True, help="policy file to write (.pt)")
+    ep.add_argument("--episodes", type=_int, default=20, help="episodes to measure its return with")
     return p
 
 
@@ -259,8 +271,10 @@ def cmd_list(args) -> int:
                 print(f"  {name:24s} {tp:14s} {str(default):12s} {help_}".rstrip())
         print(f"\npresets: {', '.join(config.preset_names(what)) or '(none)'}")
         return 0
+    if what == "experts":
+        return _list_experts()
     if what not in ("all", "algos", "presets", "envs"):
-        raise ConfigError(f"unknown list topic {what!r}; valid: algos, presets, envs, or an algorithm "
+        raise ConfigError(f"unknown list topic {what!r}; valid: algos, presets, envs, experts, or an algorithm "
                           f"({', '.join(sorted(algos))})")
     if what in ("all", "algos"):
         print("algorithms:")
@@ -288,6 +302,70 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _list_experts() -> int:
+    from deeprl.experts import load_policy, shipped_experts
+
+    print("experts shipped with deeprl (deeprl/experts/files; use expert=NAME or --expert NAME):")
+    for name, path in shipped_experts().items():
+        if path is None:
+            print(f"  {name:18s} scripted controller")
+            continue
+        _, meta = load_policy(path)
+        ret = meta.get("return_mean")
+        print(f"  {name:18s} {meta.get('algo', '?'):5s} return {ret:9.1f} over {meta.get('episodes')} episodes"
+              if ret is not None else f"  {name}")
+    return 0
+
+
+# -- imitation: demonstrations and policy files -------------------------------------------------
+def cmd_collect_demos(args) -> int:
+    from deeprl.data.demos import Demonstrations, save_demos
+    from deeprl.envs.make import obs_space_of
+    from deeprl.experts import load_expert, rollout_expert
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
+    expert = load_expert(args.expert, args.env, seed=args.seed)
+    out = Path(args.out) if args.out else Path("demos") / (
+        f"{args.env.replace('/', '_')}-{Path(expert.name).stem}-{args.episodes}ep")
+    if out.exists():
+        raise ConfigError(f"{out} already exists; choose another --out (nothing was written)")
+    t = time.perf_counter()
+    episodes = rollout_expert(expert, args.env, args.episodes, args.seed)
+    obs_space, act_space = obs_space_of(args.env)
+    demos = Demonstrations.from_episodes(
+        episodes, obs_space, act_space, args.env,
+        {"expert": expert.name, "seed": args.seed, "command": "deeprl " + " ".join(sys.argv[1:])})
+    save_demos(demos, out)
+    rets = demos.episode_returns()
+    print(json.dumps({"dataset": str(out), "episodes": demos.num_episodes, "steps": len(demos),
+                      "return_mean": float(rets.mean()), "return_std": float(rets.std()),
+                      "seconds": round(time.perf_counter() - t, 1)}))
+    return 0
+
+
+def cmd_export_policy(args) -> int:
+    from deeprl.core.seeding import seed_everything
+    from deeprl.experts import export_policy, load_policy
+    from deeprl.runners.evaluate import evaluate
+
+    src = Path(args.checkpoint)
+    if src.is_dir():
+        src = src / "checkpoints" / "latest.pt"
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{out} already exists; choose another --out (nothing was written)")
+    agent, src_meta = load_policy(src)
+    seed_everything(0)
+    ev = evaluate(agent, args.episodes, seed=0)
+    meta = {"env_id": agent.run.env_id, "algo": agent.name, "return_mean": ev["eval/return_mean"],
+            "return_std": ev["eval/return_std"], "episodes": args.episodes, "eval_seeds": f"0..{args.episodes - 1}",
+            "trained_env_steps": src_meta.get("trained_env_steps"), "source": str(src)}
+    export_policy(agent, out, meta)
+    print(json.dumps({"policy": str(out), "bytes": out.stat().st_size, **meta}))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -296,7 +374,8 @@ def main(argv=None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.args += extra
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list,
+                "collect-demos": cmd_collect_demos, "export-policy": cmd_export_policy}[args.command](args)
     except DeeprlError as e:
         print(f"deeprl: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -1,4 +1,6 @@
 """Registry of algorithms by name (the CLI's ALGO argument)."""
+from deeprl.algos.imitation.bc import BC
+from deeprl.algos.imitation.dagger import DAgger
 from deeprl.algos.offpolicy.ddpg import DDPG
 from deeprl.algos.offpolicy.dqn import DQN
 from deeprl.algos.offpolicy.fqi import FQI
@@ -20,3 +22,5 @@ ALGORITHMS = {cls.name: cls for cls in (REINFORCE, ActorCritic, A2C, PPO, DQN, S
 ALGORITHMS.update({cls.name: cls for cls in TABULAR})  # tables and bandits (deeprl/algos/tabular)
 PLANNING = (ILQR, LQR, MCTSAgent, MPC)  # known-dynamics planners (deeprl/algos/planning)
 ALGORITHMS.update({cls.name: cls for cls in PLANNING})
+IMITATION = (BC, DAgger)  # learning from an expert (deeprl/algos/imitation)
+ALGORITHMS.update({cls.name: cls for cls in IMITATION})

@@ -67,7 +67,7 @@ class Agent:
         self.device = torch.device(run.device)
         if obs_space is None:
             check_env_id(run.env_id)
-            obs_space, act_space = obs_space_of(run.env_id, run.dict_obs)
+            obs_space, act_space = obs_space_of(run.env_id, run.dict_obs, run.obs_history)
         check_action_space(act_space, self.name, self.action_spaces)
         self.obs_space, self.act_space = obs_space, act_space
         self.rng = seed_everything(run.seed)
@@ -122,6 +122,14 @@ class Agent:
     def modules(self) -> dict:
         raise NotImplementedError
 
+    def policy_modules(self) -> tuple[str, ...]:
+        """The names in ``modules()`` that ``act`` uses: what a policy file keeps
+        (deeprl.experts.export_policy). By default the ``actor``, else the ``q_net``."""
+        names = [k for k in ("actor", "q_net") if k in self.modules()]
+        if not names:
+            raise ConfigError(f"{self.name}: no actor or q_net module; this agent cannot be exported as a policy")
+        return names[:1]
+
     def extra_state(self) -> dict:
         return {}
 
@@ -163,7 +171,7 @@ class Agent:
     # -- training -----------------------------------------------------------------------------
     def make_collector(self) -> Collector:
         envs = make_vec_env(self.run.env_id, self.run.num_envs, dict_obs=self.run.dict_obs,
-                            vectorization=self.run.vectorization)
+                            vectorization=self.run.vectorization, obs_history=self.run.obs_history)
         if self.run.normalize_reward:
             self.reward_scaler = RewardScaler(self.run.num_envs, self.gamma)
         box = isinstance(self.act_space, spaces.Box)

@@ -38,6 +38,8 @@ class RunConfig:
     vectorization: str = param("sync", "vector env implementation", choices=("sync", "async"))
     dict_obs: str = param("flatten", "Dict observations: flatten to a vector or encode per key",
                           choices=("flatten", "encode"))
+    obs_history: int = param(1, "observations the agent sees: the last N stacked (N > 1 for non-Markovian "
+                             "tasks; the first one of an episode repeats)", low=1)
     normalize_obs: bool = param(False, "standardise observations with running mean/std")
     normalize_reward: bool = param(False, "scale rewards by the running std of the discounted return")
     clip_obs: float = param(10.0, "clip normalised observations to [-clip_obs, clip_obs]", low=0, low_open=True)

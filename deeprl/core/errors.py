@@ -19,6 +19,10 @@ class CheckpointError(DeeprlError):
     """Missing, corrupt, untrusted or incompatible checkpoint or run directory."""
 
 
+class DatasetError(DeeprlError):
+    """Missing, truncated, corrupt or incompatible demonstration dataset."""
+
+
 class NonFiniteError(DeeprlError):
     """A NaN or inf appeared in observations, rewards or losses during training."""
 

@@ -1,4 +1,4 @@
-from deeprl.envs import gridworld, linear_quadratic, maze
+from deeprl.envs import gridworld, linear_quadratic, maze, obstacle
 from deeprl.envs.make import check_env_id, make_env, make_vec_env, obs_space_of
 from deeprl.tabular import bandits
 
@@ -6,5 +6,6 @@ gridworld.register_envs()  # deeprl/GridWorld-v0, deeprl/FourRooms-v0, deeprl/Cl
 bandits.register_envs()  # deeprl/BernoulliBandit-v0, deeprl/GaussianBandit-v0
 linear_quadratic.register_envs()  # deeprl/LinearQuadratic-v0
 maze.register_envs()  # deeprl/DeterministicMaze-v0
+obstacle.register_envs()  # deeprl/ObstacleCourse-v0
 
 __all__ = ["check_env_id", "make_env", "make_vec_env", "obs_space_of"]

@@ -35,9 +35,12 @@ def check_env_id(env_id: str) -> None:
 DEFAULT_TIME_LIMITS = {"CliffWalking-v1": 1000, "CliffWalkingSlippery-v1": 1000}
 
 
-def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None = None, **kwargs) -> gym.Env:
+def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None = None, obs_history: int = 1,
+             **kwargs) -> gym.Env:
     """One environment; Dict observations are flattened unless ``dict_obs='encode'``; the ids in
-    ``DEFAULT_TIME_LIMITS`` get that time limit unless ``max_episode_steps`` is given."""
+    ``DEFAULT_TIME_LIMITS`` get that time limit unless ``max_episode_steps`` is given; with
+    ``obs_history=N > 1`` each observation stacks the last N (shape ``(N, *obs_shape)``, the
+    reset observation repeated at the start of an episode)."""
     check_env_id(env_id)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -51,14 +54,19 @@ def make_env(env_id: str, *, dict_obs: str = "flatten", render_mode: str | None 
         env = atari_preprocessing(env)
     if isinstance(env.observation_space, spaces.Dict) and dict_obs == "flatten":
         env = gym.wrappers.FlattenObservation(env)
+    if obs_history > 1:
+        env = gym.wrappers.FrameStackObservation(env, obs_history, padding_type="reset")
     return env
 
 
 ATARI_FRAME_STACK = 4
 
 
-def frame_stack_of(env_id: str) -> int:
-    """How many frames each observation of ``make_env(env_id)`` stacks (0: not a frame stack)."""
+def frame_stack_of(env_id: str, obs_history: int = 1) -> int:
+    """How many frames each observation of ``make_env(env_id, obs_history=...)`` stacks along
+    its first axis (0: not a frame stack)."""
+    if obs_history > 1:
+        return obs_history
     return ATARI_FRAME_STACK if env_id.startswith("ALE/") else 0
 
 
@@ -72,19 +80,20 @@ def atari_preprocessing(env: gym.Env, frame_stack: int = ATARI_FRAME_STACK) -> g
 
 
 def make_vec_env(env_id: str, num_envs: int, *, dict_obs: str = "flatten", vectorization: str = "sync",
-                 render_mode: str | None = None) -> gym.vector.VectorEnv:
+                 render_mode: str | None = None, obs_history: int = 1) -> gym.vector.VectorEnv:
     """``num_envs`` copies in a vector env with same-step autoreset: when an episode ends,
     ``step`` returns the first observation of the next one and the true final observation in
     ``info['final_obs']``. ``sync``: deeprl's lean in-process loop; ``async``: gymnasium's
     subprocess ``AsyncVectorEnv`` (worth it only for slow environments)."""
-    fns = [lambda: make_env(env_id, dict_obs=dict_obs, render_mode=render_mode) for _ in range(num_envs)]
+    fns = [lambda: make_env(env_id, dict_obs=dict_obs, render_mode=render_mode, obs_history=obs_history)
+           for _ in range(num_envs)]
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     return SyncVectorEnv(fns)
 
 
-def obs_space_of(env_id: str, dict_obs: str = "flatten") -> tuple[spaces.Space, spaces.Space]:
-    env = make_env(env_id, dict_obs=dict_obs)
+def obs_space_of(env_id: str, dict_obs: str = "flatten", obs_history: int = 1) -> tuple[spaces.Space, spaces.Space]:
+    env = make_env(env_id, dict_obs=dict_obs, obs_history=obs_history)
     try:
         return env.observation_space, env.action_space
     finally:

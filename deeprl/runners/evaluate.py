@@ -32,7 +32,7 @@ def evaluate(agent, episodes: int, seed: int, env_id: str | None = None, video_d
 def _evaluate_vector(agent, env_id, episodes, seed, deterministic):
     n = min(episodes, MAX_PARALLEL)
     targets = np.array([(episodes + i) // n for i in range(n)])  # shares summing to `episodes`
-    envs = make_vec_env(env_id, n, dict_obs=agent.run.dict_obs)
+    envs = make_vec_env(env_id, n, dict_obs=agent.run.dict_obs, obs_history=agent.run.obs_history)
     try:
         obs, _ = envs.reset(seed=[seed + i for i in range(n)])
         counts = np.zeros(n, dtype=np.int64)
@@ -57,7 +57,7 @@ def _evaluate_vector(agent, env_id, episodes, seed, deterministic):
 def _evaluate_with_video(agent, env_id, episodes, seed, video_dir, deterministic):
     for var in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # off-screen rendering, no sound device needed
         os.environ.setdefault(var, "dummy")
-    env = make_env(env_id, dict_obs=agent.run.dict_obs, render_mode="rgb_array")
+    env = make_env(env_id, dict_obs=agent.run.dict_obs, render_mode="rgb_array", obs_history=agent.run.obs_history)
     env = gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
     returns, lengths = [], []
     try:

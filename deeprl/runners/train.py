@@ -64,6 +64,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
     if run_dir is not None and not resumed and (run_dir / "metrics.csv").exists():
         raise ConfigError(f"run directory {run_dir} already holds a run; choose a new one or resume it "
                           f"(deeprl train --resume {run_dir})")
+    prepare = getattr(agent, "prepare", None)  # e.g. imitation: load the expert and demonstrations
+    if prepare is not None:
+        prepare()  # before anything is written, so bad input leaves no run directory behind
     if agent.collector is None:
         agent.collector = agent.make_collector()
         pending = agent._pending_collector_state

@@ -22,11 +22,11 @@ def check_off_policy_run(agent) -> None:
 
 
 def make_replay(agent, n_step: int = 1, prioritized: bool = False, alpha: float = 0.6) -> ReplayBuffer:
-    """The agent's replay buffer; Atari frame stacks are stored one frame per step."""
+    """The agent's replay buffer; frame stacks (Atari, ``obs_history``) are stored one frame per step."""
     c = agent.cfg
     return ReplayBuffer(c.buffer_size, agent.obs_space, agent.act_space, agent.run.num_envs, n_step=n_step,
                         gamma=agent.gamma, prioritized=prioritized, alpha=alpha, rng=agent.rng,
-                        frame_stack=frame_stack_of(agent.run.env_id))
+                        frame_stack=frame_stack_of(agent.run.env_id, agent.run.obs_history))
 
 
 def target_copy(module: torch.nn.Module) -> tuple[torch.nn.Module, FlatParams]:

@@ -1,0 +1,1 @@
+"""Imitation learning: behaviour cloning and DAgger (CS285 lecture 2)."""

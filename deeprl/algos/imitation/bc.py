@@ -1,0 +1,111 @@
+"""Behaviour cloning (CS285 lecture 2): supervised learning of pi_theta(a | o) on an expert's
+demonstrations D = {(o_i, a_i)},
+
+    theta <- argmin_theta  -1/|D| sum_i log pi_theta(a_i | o_i)      (loss=nll)
+                      or    1/|D| sum_i ||mu_theta(o_i) - a_i||^2    (loss=mse, Gaussian head)
+
+by Adam on random minibatches. The policy head decides what "the expert's action" can look
+like: one Gaussian (the mean of several modes is what it learns), a mixture of Gaussians or
+an autoregressive discretisation (either keeps several modes), or a categorical for discrete
+actions. ``obs_history=N`` (a run setting) feeds the last N observations, for experts whose
+behaviour depends on more than the current observation.
+
+The demonstrations are ``demos`` (a Minari dataset, see ``deeprl collect-demos``) or
+``demo_episodes`` episodes of ``expert`` (a shipped expert by default), collected on the first
+update. BC takes no environment steps: its progress counter (``env_steps`` in metrics and the
+summary, ``--steps`` on the command line) counts gradient steps. ``summary.json`` reports the
+expert's return (``expert_return_mean``) beside the learner's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from deeprl.algos.imitation._common import (
+    HEADS,
+    dataset_state,
+    demo_tensors,
+    expert_reference,
+    fit,
+    get_demos,
+    get_expert,
+    load_dataset_state,
+    make_policy,
+)
+from deeprl.core.agent import Agent
+from deeprl.core.config import param
+from deeprl.nn.networks import ACTIVATIONS
+
+
+@dataclass
+class BCConfig:
+    expert: str = param("auto", "expert: a shipped expert's name (deeprl list experts), a saved deeprl policy or "
+                                "checkpoint, or auto (the env's shipped expert)")
+    demos: str = param("", "demonstrations: a Minari dataset directory, id or HDF5 file (empty: collect "
+                           "demo_episodes from the expert)")
+    demo_episodes: int = param(5, "expert episodes to collect when demos is empty", low=1)
+    policy_head: str = param("auto", "action distribution (auto: gaussian for Box, categorical for Discrete)",
+                             choices=HEADS)
+    loss: str = param("nll", "negative log-likelihood, or mean squared error of the Gaussian mean",
+                      choices=("nll", "mse"))
+    n_components: int = param(5, "Gaussians in the mixture head", low=1)
+    bins: int = param(21, "bins per action dimension of the autoregressive head", low=2)
+    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the policy", low=1)
+    activation: str = param("tanh", "hidden activation", choices=tuple(ACTIVATIONS))
+    learning_rate: float = param(2e-3, "Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
+    batch_size: int = param(100, "minibatch size", low=1)
+    steps_per_iteration: int = param(1000, "gradient steps per iteration (one metrics row each)", low=1)
+
+
+class BC(Agent):
+    name = "bc"
+    Config = BCConfig
+
+    def build(self):
+        self.policy = make_policy(self)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.learning_rate)
+        self.expert = None
+        self.data = None  # (observations, expert actions) as tensors, filled on the first update
+        self.reference = {}
+
+    def modules(self):
+        return {"policy": self.policy, "optimizer": self.optimizer}
+
+    def policy_modules(self):
+        return ("policy",)
+
+    def act(self, obs, deterministic: bool = False):
+        dist = self.policy(obs)
+        a = dist.mode() if deterministic else dist.sample()
+        return a, dist.log_prob(a)
+
+    def rollout_spec(self):
+        return "none", 0
+
+    def prepare(self):
+        """Load the expert and the demonstrations (with histories) once; the runner calls this
+        before it writes anything."""
+        if self.data is not None:
+            return
+        self.expert = get_expert(self, required=not self.cfg.demos)
+        demos = get_demos(self, self.expert)
+        self.data = demo_tensors(self, demos)
+        self.reference = expert_reference(self, self.expert, demos)
+
+    def update(self, batch, progress):
+        self.prepare()
+        ts = self.train_state
+        n = min(self.cfg.steps_per_iteration, self.run.total_steps - ts["env_steps"])
+        loss = fit(self, n)
+        ts["env_steps"] += n  # gradient steps (BC takes no environment steps)
+        return {"loss/imitation": loss, "train/dataset_size": float(len(self.data[1]))}
+
+    def extra_state(self):
+        return dataset_state(self)
+
+    def load_extra_state(self, state):
+        load_dataset_state(self, state)
+
+    def summary_extra(self):
+        return dict(self.reference)

@@ -1,0 +1,203 @@
+"""Imitation learning: multimodal behaviour cloning, DAgger's aggregation, observation
+histories, experts and demonstrations, resume, and bad input."""
+from __future__ import annotations
+
+import csv
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from test_resume import interrupt_after, run_cli, tree_hashes
+
+import deeprl.envs  # noqa: F401  (registers deeprl/ObstacleCourse-v0)
+from deeprl import BC, SAC, DAgger
+from deeprl.algos.imitation._common import history_stacks
+from deeprl.core.errors import DatasetError, SpaceError
+from deeprl.data.demos import Demonstrations, load_demos, save_demos
+from deeprl.envs.obstacle import ObstacleExpert
+from deeprl.experts import export_policy, load_expert, rollout_expert
+from deeprl.runners.train import train
+
+OBSTACLE = "deeprl/ObstacleCourse-v0"
+QUIET = dict(eval_episodes=0, checkpoint_every=0, torch_threads=1)
+
+
+def one_line_error(stderr: str) -> bool:
+    lines = stderr.strip().splitlines()
+    return lines[-1].startswith("deeprl: error: ") and sum("error" in line for line in lines) == 1 \
+        and "Traceback" not in stderr
+
+
+def obstacle_rollouts(agent, episodes: int) -> dict:
+    """Stochastic rollouts: how many reach the goal, collide, and pass on each side."""
+    env = gym.make(OBSTACLE)
+    out = {"goal": 0, "collided": 0, "left": 0, "right": 0}
+    for i in range(episodes):
+        obs, _ = env.reset(seed=i)
+        xs, done = [], False
+        while not done:
+            obs, _, term, trunc, info = env.step(agent.predict(obs, deterministic=False))
+            xs.append(obs[0])
+            done = term or trunc
+        out["goal"] += int(info["reached_goal"])
+        out["collided"] += int(info["collided"])
+        if info["reached_goal"]:
+            out["left" if np.mean(xs[:8]) < 0 else "right"] += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def multimodal():
+    """BC with each head on 50 demonstrations that pass the obstacle left or right."""
+    res = {}
+    for head in ("gaussian", "mixture", "autoregressive"):
+        torch.manual_seed(0)
+        agent = BC(OBSTACLE, seed=0, preset="none", total_steps=6000, policy_head=head, demo_episodes=50, **QUIET)
+        agent.learn()
+        res[head] = obstacle_rollouts(agent, 100)
+    return res
+
+
+def test_expert_demonstrations_are_bimodal():
+    episodes = rollout_expert(load_expert("deeprl_ObstacleCourse-v0", OBSTACLE), OBSTACLE, 100, seed=0)
+    left = sum(ep["observations"][5, 0] < 0 for ep in episodes)
+    assert 30 <= left <= 70
+    assert all(ep["terminations"][-1] and ep["rewards"].sum() == pytest.approx(8.0) for ep in episodes)
+
+
+def test_unimodal_gaussian_averages_the_modes_into_the_obstacle(multimodal):
+    r = multimodal["gaussian"]
+    assert r["goal"] <= 30, r  # most rollouts collide or stall on the centre line
+
+
+@pytest.mark.parametrize("head", ["mixture", "autoregressive"])
+def test_multimodal_heads_reproduce_both_modes(multimodal, head):
+    r = multimodal[head]
+    assert r["goal"] >= 75 and r["collided"] <= 20, r
+    assert r["left"] >= 15 and r["right"] >= 15, r  # both ways around, not one mode
+
+
+def test_dagger_aggregates_the_learners_states_labelled_by_the_expert(tmp_path):
+    agent = DAgger(OBSTACLE, seed=0, preset="none", total_steps=300, rollout_steps=100, demo_episodes=2,
+                   steps_per_iteration=50, eval_every=100, eval_episodes=2, checkpoint_every=0, torch_threads=1)
+    summary = train(agent, run_dir=tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    sizes = [float(r["train/dataset_size"]) for r in rows if r.get("train/dataset_size")]
+    assert sizes == [32, 132, 232, 332]  # 2 demos of 16 steps, then +100 learner steps per iteration
+    evals = [r for r in rows if r.get("eval/return_mean")]
+    assert float(evals[0]["time/env_steps"]) == 0  # iteration 0 (plain BC) is evaluated too
+    assert summary["expert_return_mean"] == pytest.approx(8.0) and summary["demo_steps"] == 32
+    obs, labels = agent.data[0].numpy(), agent.data[1].numpy()
+    expert = ObstacleExpert(seed=1)
+    clear = np.abs(obs[32:, 0]) > 0.05  # off the centre line the expert's label is deterministic
+    np.testing.assert_allclose(labels[32:][clear], expert.predict(obs[32:][clear]))
+
+
+def test_history_stacks_match_the_env_wrapper():
+    env = gym.wrappers.FrameStackObservation(gym.make("Pendulum-v1"), 3, padding_type="reset")
+    raw, stacked, lengths = [], [], []
+    for ep in range(2):
+        obs, _ = env.reset(seed=ep)
+        n = 0
+        for _ in range(7 + ep):
+            stacked.append(obs)
+            raw.append(obs[-1])
+            obs, *_ = env.step(env.action_space.sample())
+            n += 1
+        lengths.append(n)
+    np.testing.assert_array_equal(history_stacks(np.array(raw), np.array(lengths), 3), np.array(stacked))
+
+
+def test_bc_with_observation_history_trains_and_acts():
+    agent = BC(OBSTACLE, seed=0, preset="none", total_steps=200, obs_history=3, demo_episodes=2, **QUIET)
+    agent.learn()
+    assert agent.obs_space.shape == (3, 2) and agent.data[0].shape == (32, 3, 2)
+    assert agent.predict(np.zeros((3, 2), np.float32)).shape == (2,)
+
+
+def test_user_demonstrations_and_exported_policy_as_expert(tmp_path):
+    episodes = rollout_expert(load_expert("deeprl_ObstacleCourse-v0"), OBSTACLE, 4, seed=3)
+    env = gym.make(OBSTACLE)
+    save_demos(Demonstrations.from_episodes(episodes, env.observation_space, env.action_space, OBSTACLE),
+               tmp_path / "demos")
+    bc = BC(OBSTACLE, seed=0, preset="none", total_steps=300, demos=str(tmp_path / "demos"), expert="none-needed",
+            **QUIET)
+    with pytest.raises(Exception, match="unknown expert 'none-needed'"):
+        bc.learn()  # an explicitly named expert must exist even when demos are given
+    bc = BC(OBSTACLE, seed=0, preset="none", total_steps=300, demos=str(tmp_path / "demos"), **QUIET)
+    bc.learn()
+    assert len(bc.data[1]) == 64
+    export_policy(bc, tmp_path / "bc.pt", {"note": "test"})
+    expert = load_expert(tmp_path / "bc.pt", OBSTACLE)
+    obs = np.random.default_rng(0).uniform(-2, 2, (5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(expert.predict(obs), bc.predict(obs))
+    assert expert.meta == {"note": "test"}
+
+
+def test_dagger_resume_equals_uninterrupted(tmp_path):
+    kw = dict(seed=2, preset="none", total_steps=300, rollout_steps=100, demo_episodes=2, steps_per_iteration=30,
+              eval_every=100, eval_episodes=2, checkpoint_every=100, torch_threads=1)
+    ref = DAgger(OBSTACLE, **kw)
+    train(ref, run_dir=tmp_path / "ref")
+    agent = DAgger(OBSTACLE, **kw)
+    interrupt_after(agent, 3)  # iterations 0 and 1 done, checkpoint at 100 env steps
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    resumed = DAgger.load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    train(resumed, run_dir=tmp_path / "run")
+    for (k, a), b in zip(ref.policy.state_dict().items(), resumed.policy.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert torch.equal(ref.data[0], resumed.data[0]) and torch.equal(ref.data[1], resumed.data[1])
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time/sps", "time/wall_s")} for r in rows]  # noqa
+    assert strip(csv.DictReader(open(tmp_path / "ref" / "metrics.csv"))) == \
+        strip(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+def test_expert_with_other_spaces_is_refused_naming_both(tmp_path):
+    export_policy(SAC("Pendulum-v1", preset="none", torch_threads=1, buffer_size=1000), tmp_path / "pend.pt")
+    with pytest.raises(SpaceError, match=r"observation space Box.*\(3,\).*deeprl/ObstacleCourse-v0 has Box.*\(2,\)"):
+        load_expert(tmp_path / "pend.pt", OBSTACLE)
+    out = run_cli(["train", "dagger", "--env", OBSTACLE, "--run-dir", "r", f"expert={tmp_path / 'pend.pt'}"],
+                  cwd=tmp_path)
+    assert out.returncode == 2 and "observation space" in out.stderr and one_line_error(out.stderr)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "truncated", "not_a_dataset"])
+def test_bad_demonstration_files_are_refused_and_nothing_is_touched(tmp_path, kind):
+    episodes = rollout_expert(load_expert("deeprl_ObstacleCourse-v0"), OBSTACLE, 2, seed=0)
+    good = save_demos(Demonstrations.from_episodes(episodes, env_id=OBSTACLE), tmp_path / "good")
+    target = tmp_path / "bad"
+    if kind == "truncated":
+        target.mkdir()
+        data = (good / "data" / "main_data.hdf5").read_bytes()
+        (target / "main_data.hdf5").write_bytes(data[: len(data) // 2])
+        target = target / "main_data.hdf5"
+    elif kind == "not_a_dataset":
+        target.write_text("observations,actions\n1,2\n")
+    before = tree_hashes(tmp_path)
+    with pytest.raises(DatasetError):
+        load_demos(target)
+    out = run_cli(["train", "bc", "--env", OBSTACLE, "--run-dir", "r", f"demos={target}"], cwd=tmp_path)
+    assert out.returncode == 2 and one_line_error(out.stderr), out.stderr
+    assert str(target.name) in out.stderr
+    assert tree_hashes(tmp_path) == before and not (tmp_path / "r").exists()
+
+
+def test_collect_demos_cli_writes_a_minari_dataset(tmp_path):
+    out = run_cli(["collect-demos", "--expert", "deeprl_ObstacleCourse-v0", "--env", OBSTACLE, "--episodes", "3",
+                   "--out", "d"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert info["episodes"] == 3 and info["steps"] == 48 and info["return_mean"] == pytest.approx(8.0)
+    demos = load_demos(tmp_path / "d")
+    assert demos.env_id == OBSTACLE and demos.num_episodes == 3
+    again = run_cli(["collect-demos", "--expert", "deeprl_ObstacleCourse-v0", "--env", OBSTACLE, "--episodes", "3",
+                     "--out", "d"], cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    wrong = run_cli(["collect-demos", "--expert", "deeprl_ObstacleCourse-v0", "--env", "Pendulum-v1",
+                     "--episodes", "1"], cwd=tmp_path)
+    assert wrong.returncode == 2 and "Pendulum-v1 has" in wrong.stderr
