@@ -75,7 +75,8 @@ def run_one(job):
     return {"group": group, "name": name, "algo": algo, "env": env, "seed": seed, "steps": s["env_steps"],
             "iterations": s["iterations"], "eval_return_mean": s["eval_return_mean"],
             "train_return_best": max(tr) if tr else None, "train_return_last": tr[-1] if tr else None,
-            "wall_s": round(time.time() - t, 1), "command": " ".join(cmd[1:])}
+            "wall_s": round(time.time() - t, 1), "command": " ".join(cmd[1:]),
+            **{k: s[k] for k in ("expert_return_mean", "demo_return_mean") if k in s}}
 
 
 def course_main(GROUPS: dict, SEEDS, default_out: str) -> int:

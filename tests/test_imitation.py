@@ -16,7 +16,7 @@ from deeprl import BC, SAC, DAgger
 from deeprl.algos.imitation._common import history_stacks
 from deeprl.core.errors import DatasetError, SpaceError
 from deeprl.data.demos import Demonstrations, load_demos, save_demos
-from deeprl.envs.obstacle import ObstacleExpert
+from deeprl.envs.obstacle import ObstacleExpert, rollout_stats
 from deeprl.experts import export_policy, load_expert, rollout_expert
 from deeprl.runners.train import train
 
@@ -30,24 +30,6 @@ def one_line_error(stderr: str) -> bool:
         and "Traceback" not in stderr
 
 
-def obstacle_rollouts(agent, episodes: int) -> dict:
-    """Stochastic rollouts: how many reach the goal, collide, and pass on each side."""
-    env = gym.make(OBSTACLE)
-    out = {"goal": 0, "collided": 0, "left": 0, "right": 0}
-    for i in range(episodes):
-        obs, _ = env.reset(seed=i)
-        xs, done = [], False
-        while not done:
-            obs, _, term, trunc, info = env.step(agent.predict(obs, deterministic=False))
-            xs.append(obs[0])
-            done = term or trunc
-        out["goal"] += int(info["reached_goal"])
-        out["collided"] += int(info["collided"])
-        if info["reached_goal"]:
-            out["left" if np.mean(xs[:8]) < 0 else "right"] += 1
-    return out
-
-
 @pytest.fixture(scope="module")
 def multimodal():
     """BC with each head on 50 demonstrations that pass the obstacle left or right."""
@@ -56,7 +38,7 @@ def multimodal():
         torch.manual_seed(0)
         agent = BC(OBSTACLE, seed=0, preset="none", total_steps=6000, policy_head=head, demo_episodes=50, **QUIET)
         agent.learn()
-        res[head] = obstacle_rollouts(agent, 100)
+        res[head] = rollout_stats(lambda obs, agent=agent: agent.predict(obs, deterministic=False), 100)
     return res
 
 

@@ -196,6 +196,28 @@ class ObstacleExpert:
         return actions if obs.ndim > 1 else actions[0]
 
 
+def rollout_stats(predict, episodes: int, seed: int = 0) -> dict:
+    """Roll out ``predict(obs) -> action`` for ``episodes`` seeded episodes and count how many
+    reach the goal, collide, and (of those reaching the goal) pass left or right."""
+    env = gym.make(OBSTACLE_ID)
+    out = {"goal": 0, "collided": 0, "left": 0, "right": 0}
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            xs, done = [], False
+            while not done:
+                obs, _, term, trunc, info = env.step(predict(obs))
+                xs.append(float(obs[0]))
+                done = term or trunc
+            out["goal"] += int(info["reached_goal"])
+            out["collided"] += int(info["collided"])
+            if info["reached_goal"]:
+                out["left" if np.mean(xs[:8]) < OBSTACLE_CENTER[0] else "right"] += 1
+    finally:
+        env.close()
+    return out
+
+
 def register_envs() -> None:
     """Register ``deeprl/ObstacleCourse-v0`` (40-step limit); safe to call twice."""
     if OBSTACLE_ID not in gym.registry:

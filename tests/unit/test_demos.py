@@ -128,10 +128,10 @@ def test_minari_reads_our_files(tmp_path, monkeypatch):
 
 def test_default_dataset_id_outside_the_minari_root(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "root"))
-    d = make_demos(np.random.default_rng(2), env_id="ALE/Pong-v5")
+    d = make_demos(np.random.default_rng(2), env_id="MyLab/CustomArm-v2")  # not registered with gymnasium
     save_demos(d, tmp_path / "elsewhere")
     meta = json.loads((tmp_path / "elsewhere/data/metadata.json").read_text())
-    assert meta["dataset_id"] == "deeprl/ALE/Pong-v5/demos-v0" and "env_spec" not in meta
+    assert meta["dataset_id"] == "deeprl/MyLab/CustomArm-v2/demos-v0" and "env_spec" not in meta
     assert demos_mod.DATASET_ID_RE.match(meta["dataset_id"])
     save_demos(d, tmp_path / "named", "mine/run-v3")
     assert json.loads((tmp_path / "named/data/metadata.json").read_text())["dataset_id"] == "mine/run-v3"
