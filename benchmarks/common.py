@@ -79,14 +79,14 @@ def run_one(job):
             **{k: s[k] for k in ("expert_return_mean", "demo_return_mean") if k in s}}
 
 
-def course_main(GROUPS: dict, SEEDS, default_out: str) -> int:
+def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benchmarks/results/runs") -> int:
     """Run ``GROUPS[g]()`` jobs ``(name, algo, env, steps, cli_args)`` for every seed through the
     CLI, two at a time, and merge the summaries into ``default_out`` (JSON)."""
     p = argparse.ArgumentParser()
     p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--root", default="benchmarks/results/runs")
+    p.add_argument("--root", default=default_root)
     p.add_argument("--out", default=default_out)
     a = p.parse_args()
     jobs = [(g, name, algo, env, steps, args, s, a.root)

@@ -37,4 +37,5 @@ def bc_and_dagger(env):
 GROUPS = {g: bc_and_dagger(env) for g, env in ENVS.items()}
 
 if __name__ == "__main__":
-    raise SystemExit(course_main(GROUPS, SEEDS, "benchmarks/results/imitation_course.json"))
+    raise SystemExit(course_main(GROUPS, SEEDS, "benchmarks/results/imitation_course.json",
+                                 "benchmarks/results/runs/imitation"))

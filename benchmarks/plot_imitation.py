@@ -2,7 +2,7 @@
 iteration (iteration 0 is plain behaviour cloning; mean and per-seed values over seeds) with
 the expert's return and behaviour cloning's final return as reference lines; and the table.
 
-    python benchmarks/plot_imitation.py [--root benchmarks/results/runs] [--out benchmarks/results]
+    python benchmarks/plot_imitation.py [--root benchmarks/results/runs/imitation] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -54,9 +54,13 @@ def env_figure(group_dir: Path, out: Path) -> dict:
             "dagger_best_iteration": [float(max(y)) for _, y in dagger]}
 
 
+def percents(xs, expert: float) -> str:
+    return ", ".join(f"{x:.0f} ({100 * x / expert:.0f}%)" for x in xs)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--root", default="benchmarks/results/runs")
+    p.add_argument("--root", default="benchmarks/results/runs/imitation")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--groups", nargs="+", default=["lunar", "hopper", "halfcheetah", "walker", "ant"])
     a = p.parse_args()
@@ -65,8 +69,8 @@ def main() -> int:
         if not (d / "bc").is_dir() and not (d / "dagger").is_dir():
             continue
         r = env_figure(d, Path(a.out) / f"imitation_{g}.png")
-        pct = lambda xs: ", ".join(f"{x:.0f} ({100 * x / r['expert']:.0f}%)" for x in xs)  # noqa: E731
-        print(f"| {r['env']} | {r['expert']:.0f} | {pct(r['bc'])} | {pct(r['dagger'])} |")
+        print(f"| {r['env']} | {r['expert']:.0f} | {percents(r['bc'], r['expert'])} | "
+              f"{percents(r['dagger'], r['expert'])} |")
     return 0
 
 

@@ -183,3 +183,18 @@ def test_collect_demos_cli_writes_a_minari_dataset(tmp_path):
     wrong = run_cli(["collect-demos", "--expert", "deeprl_ObstacleCourse-v0", "--env", "Pendulum-v1",
                      "--episodes", "1"], cwd=tmp_path)
     assert wrong.returncode == 2 and "Pendulum-v1 has" in wrong.stderr
+
+
+def test_shipped_experts_load_and_record_how_they_were_made():
+    from deeprl.experts import load_policy, shipped_experts
+
+    files = {k: v for k, v in shipped_experts().items() if v is not None}
+    assert "LunarLander-v3" in files
+    for name, path in files.items():
+        assert path.stat().st_size < 2_000_000, f"{name}: shipped experts must stay small"
+        _, meta = load_policy(path)
+        assert meta["env_id"].replace("/", "_") == name and meta["episodes"] >= 20
+        assert np.isfinite(meta["return_mean"]) and meta["command"].startswith("deeprl train ")
+        expert = load_expert(name, meta["env_id"])
+        obs = np.stack([expert.observation_space.sample() for _ in range(4)])
+        assert expert.predict(obs).shape[0] == 4
