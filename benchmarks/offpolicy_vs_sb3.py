@@ -86,6 +86,8 @@ def main():
                    help="deeprl's matmul_precision (SB3 always float32)")
     p.add_argument("--one", choices=["deeprl", "sb3"])
     p.add_argument("--out")
+    p.add_argument("--merge", action="store_true",
+                   help="add these seeds to the runs already in the output file (other seeds kept)")
     a = p.parse_args()
     if a.one:
         r = (one_deeprl(a.case, a.seeds[0], a.threads, a.precision) if a.one == "deeprl"
@@ -99,11 +101,18 @@ def main():
                                      *(["--threads", str(a.threads)] if a.threads else [])])
             rows.append(r)
             print(json.dumps(r), flush=True)
+    out = a.out or f"benchmarks/results/{a.case}{'_bf16' if a.precision == 'bfloat16' else ''}_vs_sb3.json"
+    commands = ["python " + " ".join(sys.argv)]
+    if a.merge and os.path.exists(out):
+        prev = json.load(open(out))
+        rows = [r for r in prev["runs"] if r["seed"] not in a.seeds] + rows
+        commands = prev.get("commands", [prev["command"]]) + commands
+    rows.sort(key=lambda r: (r["seed"], r["lib"]))
     ours = [r for r in rows if r["lib"] == "deeprl"]
     sb3 = [r for r in rows if r["lib"] == "sb3"]
     algo, env, steps, _ = CASES[a.case]
     result = {
-        "machine": machine(), "command": "python " + " ".join(sys.argv), "case": a.case, "env": env,
+        "machine": machine(), "command": commands[-1], "commands": commands, "case": a.case, "env": env,
         "steps": steps, "runs": rows,
         "median_wall_s": {"deeprl": statistics.median(r["wall_s"] for r in ours),
                           "sb3": statistics.median(r["wall_s"] for r in sb3)},
@@ -114,7 +123,6 @@ def main():
                                   "sb3": statistics.pstdev(r["eval_mean"] for r in sb3)},
     }
     result["speedup_median"] = round(result["median_wall_s"]["sb3"] / result["median_wall_s"]["deeprl"], 2)
-    out = a.out or f"benchmarks/results/{a.case}{'_bf16' if a.precision == 'bfloat16' else ''}_vs_sb3.json"
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
