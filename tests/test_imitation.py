@@ -198,3 +198,13 @@ def test_shipped_experts_load_and_record_how_they_were_made():
         expert = load_expert(name, meta["env_id"])
         obs = np.stack([expert.observation_space.sample() for _ in range(4)])
         assert expert.predict(obs).shape[0] == 4
+
+
+def test_dagger_with_history_and_expert_mixing_labels_the_newest_observation():
+    agent = DAgger(OBSTACLE, seed=0, preset="none", total_steps=200, rollout_steps=100, demo_episodes=2,
+                   steps_per_iteration=20, obs_history=2, beta=0.5, **QUIET)
+    agent.learn()
+    obs, labels = agent.data[0].numpy(), agent.data[1].numpy()
+    assert obs.shape == (232, 2, 2) and labels.shape == (232, 2)
+    clear = np.abs(obs[32:, -1, 0]) > 0.05
+    np.testing.assert_allclose(labels[32:][clear], ObstacleExpert(seed=1).predict(obs[32:, -1][clear]))
