@@ -308,11 +308,11 @@ def _list_experts() -> int:
     print("experts shipped with deeprl (deeprl/experts/files; use expert=NAME or --expert NAME):")
     for name, path in shipped_experts().items():
         if path is None:
-            print(f"  {name:18s} scripted controller")
+            print(f"  {name:26s} scripted controller")
             continue
         _, meta = load_policy(path)
         ret = meta.get("return_mean")
-        print(f"  {name:18s} {meta.get('algo', '?'):5s} return {ret:9.1f} over {meta.get('episodes')} episodes"
+        print(f"  {name:26s} {meta.get('algo', '?'):5s} return {ret:9.1f} over {meta.get('episodes')} episodes"
               if ret is not None else f"  {name}")
     return 0
 
