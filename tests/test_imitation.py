@@ -208,3 +208,13 @@ def test_dagger_with_history_and_expert_mixing_labels_the_newest_observation():
     assert obs.shape == (232, 2, 2) and labels.shape == (232, 2)
     clear = np.abs(obs[32:, -1, 0]) > 0.05
     np.testing.assert_allclose(labels[32:][clear], ObstacleExpert(seed=1).predict(obs[32:, -1][clear]))
+
+
+@pytest.mark.learning
+def test_bc_learns_lunarlander_from_the_shipped_expert(tmp_path):
+    """5 demonstrations of the shipped DQN expert (about 1000 steps), 3000 gradient steps."""
+    agent = BC("LunarLander-v3", seed=0, total_steps=3000, eval_every=0, eval_episodes=10, checkpoint_every=0,
+               torch_threads=1)
+    summary = train(agent, run_dir=tmp_path)
+    assert summary["expert_return_mean"] >= 200 and summary["demo_episodes"] == 5
+    assert summary["eval_return_mean"] >= 50, summary  # measured 144 (random policy: about -180)
