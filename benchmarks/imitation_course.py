@@ -2,10 +2,10 @@
 
 For each env with a shipped expert: behaviour cloning on 5 expert episodes (10k gradient steps)
 and DAgger from the same demonstrations (10 iterations of 1000 learner steps, evaluated after
-every iteration, iteration 0 being plain BC), with the env's presets (``deeprl/configs/bc``,
-``deeprl/configs/dagger``: MSE and 5000 gradient steps per DAgger iteration on MuJoCo; the
-defaults, NLL and 1000 steps, elsewhere). ``summary.json`` of every run holds the expert's
-return beside the learner's.
+every iteration, iteration 0 being plain BC), with the env's presets where there are any
+(``deeprl/configs/{bc,dagger}/HalfCheetah-v5.yaml``: MSE, 5000 gradient steps per DAgger
+iteration; elsewhere the defaults: likelihood, 1000 steps). ``summary.json`` of every run holds
+the expert's return beside the learner's.
 
 Groups (``--groups``): lunar, hopper, halfcheetah, walker, ant (each: bc and dagger). The
 multimodal experiment is ``benchmarks/imitation_multimodal.py``.
