@@ -107,8 +107,8 @@ def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benc
             rs = [r for r in results if r["group"] == g and r["name"] == n and "error" not in r]
             if rs:
                 ev = [r["eval_return_mean"] for r in rs]
-                best = [r["train_return_best"] for r in rs]
-                m = lambda x: sum(x) / len(x)  # noqa: E731
+                best = [r["train_return_best"] for r in rs if r["train_return_best"] is not None]
+                m = lambda x: sum(x) / len(x) if x else float("nan")  # noqa: E731
                 print(f"{g:12s} {n:28s} eval {m(ev):8.1f} (seeds {', '.join(f'{v:.0f}' for v in ev)})  "
                       f"best train avg {m(best):8.1f}")
     return 0 if all("error" not in r for r in results) else 1

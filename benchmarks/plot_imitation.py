@@ -32,6 +32,8 @@ def env_figure(group_dir: Path, out: Path) -> dict:
     bc_final = float(np.mean([s["eval_return_mean"] for s in bc])) if bc else None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     if dagger:
+        # one point per iteration: the evaluation rows by env step (the final evaluation repeats the last)
+        dagger = [(np.unique(x), np.array([y[np.flatnonzero(x == u)[-1]] for u in np.unique(x)])) for x, y in dagger]
         n = min(len(x) for x, _ in dagger)
         ys = np.stack([y[:n] for _, y in dagger])
         for y in ys:
