@@ -22,17 +22,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine  # noqa: E402
 
 
-def random_returns(env_id: str, episodes: int, seed: int) -> list[float]:
+def epsilon_greedy_returns(agent, env_id: str, episodes: int, seed: int, eps: float) -> list[float]:
+    """Returns of the agent acting epsilon-greedily (``agent=None``: uniformly at random), the
+    Atari evaluation protocol of Mnih et al. (2015) with eps = 0.05: a deterministic greedy policy
+    can stall forever in some games (RoadRunner does), which the small eps breaks."""
     from deeprl.envs.make import make_env
 
     env = make_env(env_id)
     rng = np.random.default_rng(seed)
     out = []
     for ep in range(episodes):
-        env.reset(seed=seed + ep)
+        obs, _ = env.reset(seed=seed + ep)
         done, total = False, 0.0
         while not done:
-            _, r, term, trunc, _ = env.step(int(rng.integers(env.action_space.n)))
+            greedy = agent is not None and rng.random() >= eps
+            a = int(agent.predict(obs)) if greedy else int(rng.integers(env.action_space.n))
+            obs, r, term, trunc, _ = env.step(a)
             total += float(r)
             done = term or trunc
         out.append(total)
@@ -46,6 +51,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
     p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--report-only", action="store_true", help="score the run's latest checkpoint without training")
     a = p.parse_args()
     game = a.env.split("/")[-1]
     run_dir = f"benchmarks/results/runs/atari/{game}-seed{a.seed}"
@@ -53,21 +59,30 @@ def main() -> int:
            str(a.seed), "--steps", str(a.steps), "--run-dir", run_dir, "--no-progress", "eval_every=25000",
            f"eval_episodes={a.eval_episodes}", "checkpoint_every=25000", f"matmul_precision={a.precision}"]
     t = time.time()
-    subprocess.run(cmd, check=True)
+    if not a.report_only:
+        subprocess.run(cmd, check=True)
     wall = time.time() - t
     rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
     evals = [(int(float(r["time/env_steps"])), float(r["eval/return_mean"])) for r in rows if r.get("eval/return_mean")]
     train = [(int(float(r["time/env_steps"])), float(r["train/episode_return_mean"])) for r in rows
              if r.get("train/episode_return_mean")]
-    rand = random_returns(a.env, a.eval_episodes, 1_000_000)
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    from deeprl import DQN
+
+    agent = DQN.load(os.path.join(run_dir, "checkpoints", "latest.pt"), torch_threads=2)
+    greedy05 = epsilon_greedy_returns(agent, a.env, 10, 2_000_000, eps=0.05)
+    rand = epsilon_greedy_returns(None, a.env, 10, 2_000_000, eps=1.0)
+    summary_path = os.path.join(run_dir, "summary.json")
     out = {"machine": machine(), "command": "python " + " ".join(sys.argv), "train_command": " ".join(cmd[1:]),
-           "env": a.env, "seed": a.seed, "agent_steps": a.steps, "frames": 4 * a.steps, "wall_s": round(wall, 1),
-           "evals": evals, "train_curve": train[:: max(1, len(train) // 50)], "final_eval": summary["eval_returns"],
-           "random_policy_returns": rand}
+           "env": a.env, "seed": a.seed, "agent_steps": a.steps, "frames": 4 * a.steps,
+           "checkpoint_env_steps": agent.train_state["env_steps"], "wall_s": None if a.report_only else round(wall, 1),
+           "evals_deterministic": evals, "train_curve": train[:: max(1, len(train) // 50)],
+           "final_eval_deterministic": json.load(open(summary_path))["eval_returns"]
+           if os.path.exists(summary_path) else None,
+           "eps005_returns": greedy05, "random_policy_returns": rand}
     path = f"benchmarks/results/atari_{game}.json"
     json.dump(out, open(path, "w"), indent=2)
-    print(json.dumps({k: out[k] for k in ("env", "wall_s", "evals", "random_policy_returns")}))
+    print(json.dumps({k: out[k] for k in ("env", "checkpoint_env_steps", "evals_deterministic", "eps005_returns",
+                                          "random_policy_returns")}))
     return 0
 
 
