@@ -37,6 +37,23 @@ class ImitationPolicy(nn.Module):
         return self.head(self.trunk(obs.float().reshape(obs.shape[0], -1)))
 
 
+def init_learner(agent) -> None:
+    """The state BC and DAgger share: the policy, its optimiser, and (filled by ``prepare``)
+    the expert, the training data and the expert's reference return."""
+    agent.policy = make_policy(agent)
+    agent.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=agent.cfg.learning_rate)
+    agent.expert = None
+    agent.data = None  # (observations, expert actions) as tensors
+    agent.reference = {}
+
+
+def policy_act(policy: ImitationPolicy, obs: torch.Tensor, deterministic: bool):
+    """(actions, log-probs): the head's mode, or a sample."""
+    dist = policy(obs)
+    a = dist.mode() if deterministic else dist.sample()
+    return a, dist.log_prob(a)
+
+
 def make_policy(agent) -> ImitationPolicy:
     c = agent.cfg
     kw = {"mixture": {"n_components": c.n_components}, "autoregressive": {"bins": c.bins}}

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from deeprl.algos.imitation._common import (
     HEADS,
     dataset_state,
@@ -30,8 +28,9 @@ from deeprl.algos.imitation._common import (
     fit,
     get_demos,
     get_expert,
+    init_learner,
     load_dataset_state,
-    make_policy,
+    policy_act,
 )
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
@@ -63,11 +62,7 @@ class BC(Agent):
     Config = BCConfig
 
     def build(self):
-        self.policy = make_policy(self)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.learning_rate)
-        self.expert = None
-        self.data = None  # (observations, expert actions) as tensors, filled on the first update
-        self.reference = {}
+        init_learner(self)
 
     def modules(self):
         return {"policy": self.policy, "optimizer": self.optimizer}
@@ -76,9 +71,7 @@ class BC(Agent):
         return ("policy",)
 
     def act(self, obs, deterministic: bool = False):
-        dist = self.policy(obs)
-        a = dist.mode() if deterministic else dist.sample()
-        return a, dist.log_prob(a)
+        return policy_act(self.policy, obs, deterministic)
 
     def rollout_spec(self):
         return "none", 0

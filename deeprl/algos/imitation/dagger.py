@@ -32,8 +32,9 @@ from deeprl.algos.imitation._common import (
     fit,
     get_demos,
     get_expert,
+    init_learner,
     load_dataset_state,
-    make_policy,
+    policy_act,
     restore_expert_rng,
 )
 from deeprl.algos.imitation.bc import BCConfig
@@ -54,11 +55,7 @@ class DAgger(Agent):
     Config = DAggerConfig
 
     def build(self):
-        self.policy = make_policy(self)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.learning_rate)
-        self.expert = None
-        self.data = None  # the aggregated dataset D: (observations, expert actions)
-        self.reference = {}
+        init_learner(self)
         if self.run.eval_every:
             self.train_state["next_eval"] = 0  # evaluate the behaviour-cloning policy of iteration 0 too
 
@@ -69,9 +66,7 @@ class DAgger(Agent):
         return ("policy",)
 
     def act(self, obs, deterministic: bool = False):
-        dist = self.policy(obs)
-        a = dist.mode() if deterministic else dist.sample()
-        return a, dist.log_prob(a)
+        return policy_act(self.policy, obs, deterministic)
 
     def prepare(self):
         """Load the expert and the demonstrations D; the runner calls this before it writes
