@@ -10,6 +10,9 @@ come from the learner's own state distribution p_{pi_theta}(o) instead of the ex
 
 With ``beta > 0`` step 1 executes the expert's action instead of the learner's with
 probability beta^i (the paper's mixture policy; beta = 0, the default, is pure DAgger).
+``rollout_policy`` picks whether the learner samples its actions in step 1 or takes the mean:
+with ``loss='mse'`` only the mean is trained and its spread stays at the initial sigma = 1, so
+``auto`` takes the mean there (the states then come from the policy that is evaluated).
 ``env_steps`` counts the learner's environment steps (the expert's demonstrations and the
 evaluation episodes are not counted). Evaluation runs after iteration 0, so the first eval
 row is plain behaviour cloning; set ``eval_every`` to ``rollout_steps`` for one per iteration.
@@ -48,6 +51,9 @@ class DAggerConfig(BCConfig):
     rollout_steps: int = param(1000, "learner environment steps per iteration (summed over envs)", low=1)
     beta: float = param(0.0, "in iteration i execute the expert's action with probability beta^i", low=0.0,
                         high=1.0)
+    rollout_policy: str = param("auto", "how the learner acts in step 1: sample pi_theta, or its mean/mode (auto: "
+                                "mean when loss='mse', whose spread is never trained; sample otherwise)",
+                                choices=("auto", "sample", "mean"))
 
 
 class DAgger(Agent):
@@ -87,10 +93,11 @@ class DAgger(Agent):
     def behaviour_policy(self):
         p_expert = self.cfg.beta ** self.train_state["iterations"] if self.cfg.beta > 0 else 0.0
         k = self.run.obs_history
+        mean = self.cfg.rollout_policy == "mean" or (self.cfg.rollout_policy == "auto" and self.cfg.loss == "mse")
 
         def act(obs):
             with torch.inference_mode():
-                a, logp = self.act(to_tensor(obs, self.device))
+                a, logp = self.act(to_tensor(obs, self.device), deterministic=mean)
             a, logp = a.cpu().numpy(), logp.cpu().numpy()
             if p_expert > 0:
                 use = self.rng.random(len(a)) < p_expert
