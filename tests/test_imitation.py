@@ -242,6 +242,7 @@ def test_dagger_recovers_where_bc_fails_on_hopper(tmp_path):
     evals = [float(r["eval/return_mean"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))
              if r.get("eval/return_mean")]
     expert = summary["expert_return_mean"]
-    assert expert >= 2000 and len(evals) == 5, (expert, evals)
-    assert evals[0] <= 0.5 * expert, evals  # iteration 0 is behaviour cloning
-    assert max(evals[1:]) >= 0.7 * expert, (expert, evals)
+    assert expert >= 2000 and len(evals) >= 5, (expert, evals)
+    # measured: expert 2640; BC (iteration 0) 1193; then 638, 2677, 1014, 3024 and 3016 at the end
+    assert evals[0] <= 0.6 * expert, evals  # iteration 0 is behaviour cloning
+    assert max(evals[1:]) >= 0.8 * expert and summary["eval_return_mean"] >= 0.6 * expert, (expert, evals)
