@@ -38,6 +38,31 @@ def curve(data: dict[str, np.ndarray], metric: str):
     return x[order], y[order]
 
 
+def reference_lines(run_dir: Path, cfg: dict, data: dict[str, np.ndarray]) -> list[tuple[str, str, float]]:
+    """Horizontal reference lines for a run's return plot, ``(label, linestyle, value)``: the
+    expert's return where ``summary.json`` has one (imitation), and for DAgger the evaluation of
+    iteration 0, which is behaviour cloning on the demonstrations."""
+    import json
+
+    out = []
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        expert = json.loads(summary.read_text()).get("expert_return_mean")
+        if expert is not None:
+            out.append(("expert", "--", float(expert)))
+    c = curve(data, "eval/return_mean")
+    if cfg.get("algo") == "dagger" and c is not None and c[0][0] == 0:
+        out.append(("BC (DAgger iteration 0)", ":", float(c[1][0])))
+    return out
+
+
+def _by_label(lines):
+    grouped = defaultdict(list)
+    for label, style, v in lines:
+        grouped[(label, style)].append(v)
+    return grouped
+
+
 def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None):
     import matplotlib
 
@@ -45,9 +70,11 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
     import matplotlib.pyplot as plt
 
     groups: dict[tuple[str, str], list] = defaultdict(list)
+    refs: dict[tuple[str, str], list] = defaultdict(list)
     used_metric = None
     for rd in run_dirs:
         cfg, data = read_run(Path(rd))
+        refs[(cfg["algo"], cfg["run"]["env_id"])].extend(reference_lines(Path(rd), cfg, data))
         m = metric or ("eval/return_mean" if curve(data, "eval/return_mean") is not None
                        else "train/episode_return_mean")
         c = curve(data, m)
@@ -70,6 +97,12 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
         mean, std = ys.mean(0), ys.std(0)
         line, = ax.plot(grid, mean, label=label)
         ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25)
+    if used_metric == "eval/return_mean":
+        for (algo, env), lines in sorted(refs.items()):
+            for (label, style), values in sorted(_by_label(lines).items()):
+                v = float(np.mean(values))
+                ax.axhline(v, color="k" if style == "--" else "tab:red", ls=style, lw=1.2,
+                           label=f"{label} {v:.0f}" + (f" ({algo} {env})" if len(refs) > 1 else ""))
     ax.set_xlabel("environment steps")
     ax.set_ylabel(used_metric)
     ax.set_title(title or "learning curves (mean ± std across seeds)")

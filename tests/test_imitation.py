@@ -75,6 +75,12 @@ def test_dagger_aggregates_the_learners_states_labelled_by_the_expert(tmp_path):
     expert = ObstacleExpert(seed=1)
     clear = np.abs(obs[32:, 0]) > 0.05  # off the centre line the expert's label is deterministic
     np.testing.assert_allclose(labels[32:][clear], expert.predict(obs[32:][clear]))
+    # the run's plot carries the expert's return and iteration 0 (behaviour cloning) as reference lines
+    from deeprl.plot import plot_runs, read_run, reference_lines
+    lines = reference_lines(tmp_path, *read_run(tmp_path))
+    assert lines == [("expert", "--", summary["expert_return_mean"]),
+                     ("BC (DAgger iteration 0)", ":", float(evals[0]["eval/return_mean"]))]
+    assert plot_runs([tmp_path], tmp_path / "curve.png").stat().st_size > 0
 
 
 def test_history_stacks_match_the_env_wrapper():
