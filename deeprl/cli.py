@@ -14,7 +14,7 @@ from deeprl.core.errors import CheckpointError, ConfigError, DeeprlError
 
 USAGE = """deeprl train ALGO --env ENV_ID [--seed N | --seeds N ...] [--steps N] [--run-dir DIR]
                    [--preset NAME_OR_YAML] [key=value ...]
-       deeprl train --resume RUN_DIR
+       deeprl train --resume RUN_DIR [--steps N]   (N: a larger budget; a finished run trains on)
        deeprl eval RUN_DIR [--episodes N] [--video]
        deeprl plot RUN_DIR [RUN_DIR ...] [--out FILE.png] [--metric NAME]
        deeprl list [algos|presets|envs|experts|ALGO]
@@ -114,12 +114,11 @@ def cmd_train(args) -> int:
 
     if args.resume:
         given = [f for f, v in (("ALGO/overrides", args.args), ("--env", args.env), ("--seed", args.seed is not None),
-                                ("--seeds", args.seeds), ("--steps", args.steps), ("--preset", args.preset),
-                                ("--run-dir", args.run_dir)) if v]
+                                ("--seeds", args.seeds), ("--preset", args.preset), ("--run-dir", args.run_dir)) if v]
         if given:
-            raise ConfigError(f"--resume takes only the run directory (its saved config is used); "
-                              f"remove {', '.join(given)}")
-        return _resume(Path(args.resume), progress=not args.no_progress)
+            raise ConfigError(f"--resume takes only the run directory (its saved config is used) and optionally "
+                              f"--steps to extend the budget; remove {', '.join(given)}")
+        return _resume(Path(args.resume), progress=not args.no_progress, steps=args.steps)
     algo, raw = _split_train_args(args)
     if algo is None:
         raise ConfigError(f"missing ALGO; valid: {', '.join(sorted(_algorithms()))}")
@@ -176,11 +175,22 @@ def _load_run(run_dir: Path):
     return cls, checkpoint.load(ckpt), str(ckpt)
 
 
-def _resume(run_dir: Path, progress: bool) -> int:
+def _resume(run_dir: Path, progress: bool, steps: int | None = None) -> int:
+    """Continue a run from its latest checkpoint; ``steps`` raises its budget (a finished run
+    trains on). Schedules defined as fractions of the budget (DQN's epsilon, tabular epsilon)
+    follow the new budget from the current step on."""
+    import dataclasses
+
     cls, state, source = _load_run(run_dir)
     agent = cls.from_state_dict(state, source=source)
-    if agent.train_state["env_steps"] >= agent.run.total_steps:
-        print(f"{run_dir} already reached its budget of {agent.run.total_steps} steps", file=sys.stderr)
+    done = agent.train_state["env_steps"]
+    if steps is not None:
+        if steps <= done:
+            raise ConfigError(f"--steps {steps} must exceed the {done} env steps {run_dir} has already taken")
+        agent.run = dataclasses.replace(agent.run, total_steps=int(steps))
+    if done >= agent.run.total_steps:
+        print(f"{run_dir} already reached its budget of {agent.run.total_steps} steps; extend it with "
+              f"`deeprl train --resume {run_dir} --steps N`", file=sys.stderr)
         return 0
     print(f"resuming from env step {agent.train_state['env_steps']} of {agent.run.total_steps}", file=sys.stderr)
     return _run(agent, run_dir, progress)

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from deeprl import cli
+from deeprl.algos.offpolicy.sac import SAC
 from deeprl.algos.pg.ppo import PPO
 from deeprl.core import checkpoint
 from deeprl.runners.train import train
@@ -318,3 +320,38 @@ def test_python_api_refuses_to_overwrite_a_run(tmp_path):
     with pytest.raises(ConfigError, match="already holds a run"):
         train(make("CartPole-v1", total_steps=128, eval_every=0, eval_episodes=0), run_dir=tmp_path)
     assert (tmp_path / "metrics.csv").read_bytes() == before
+
+
+def _same(x, y) -> bool:
+    """Nested equality of state dicts (tensors compared exactly)."""
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, torch.Tensor) and torch.equal(x, y)
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(_same, x, y))
+    return x == y
+
+
+def test_extending_a_finished_run_equals_a_run_with_the_larger_budget(tmp_path):
+    """``--resume RUN --steps N`` trains a finished off-policy run on (replay buffer, optimiser and
+    a mid-episode env restored); SAC has no budget-dependent schedule, so the result equals a
+    run given N steps from the start."""
+    args = ["--env", "Pendulum-v1", "--preset", "none", "--no-progress", "learning_starts=200", "batch_size=32",
+            "eval_episodes=0", "checkpoint_every=0", "torch_threads=1"]
+    short, long = tmp_path / "short", tmp_path / "long"
+    for run_dir, steps in ((short, 700), (long, 1000)):
+        p = run_cli(["train", "sac", *args, "--steps", str(steps), "--run-dir", str(run_dir)], cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+    before = tree_hashes(short)
+    p = run_cli(["train", "--resume", str(short), "--steps", "600"], cwd=tmp_path)
+    assert p.returncode == 2 and "--steps 600 must exceed the 700 env steps" in p.stderr
+    assert tree_hashes(short) == before, "a refused extension changed the run"
+    p = run_cli(["train", "--resume", str(short), "--steps", "1000"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    a, b = (SAC.load(d / "checkpoints" / "latest.pt") for d in (short, long))
+    assert a.train_state["env_steps"] == b.train_state["env_steps"] == 1000
+    for name, module in a.modules().items():
+        assert _same(module.state_dict(), b.modules()[name].state_dict()), f"{name} differs"
+    assert yaml.safe_load((short / "config.yaml").read_text())["run"]["total_steps"] == 1000
+    assert summary(short)["train_return_mean"] == summary(long)["train_return_mean"]
