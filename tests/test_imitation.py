@@ -195,10 +195,9 @@ def test_shipped_experts_load_and_record_how_they_were_made():
     from deeprl.experts import load_policy, shipped_experts
 
     files = {k: v for k, v in shipped_experts().items() if v is not None}
-    # competent, not just shipped: above what falling at once gives (LunarLander: 200 is
-    # "solved"). The Ant expert (1123 +- 799) runs at about 1.7 m/s but flips over in about half
-    # of its episodes, so its bar is lower.
-    competent = {"Hopper-v5": 2000, "HalfCheetah-v5": 4000, "Walker2d-v5": 2000, "Ant-v5": 1000,
+    # competent, not just shipped: above what falling early gives (Ant: about 1000 for surviving
+    # 1000 steps without moving; LunarLander: 200 is "solved")
+    competent = {"Hopper-v5": 2000, "HalfCheetah-v5": 4000, "Walker2d-v5": 2000, "Ant-v5": 1500,
                  "LunarLander-v3": 200}
     assert set(competent) <= set(files), sorted(files)
     for name, path in files.items():
