@@ -176,19 +176,13 @@ def _load_run(run_dir: Path):
 
 
 def _resume(run_dir: Path, progress: bool, steps: int | None = None) -> int:
-    """Continue a run from its latest checkpoint; ``steps`` raises its budget (a finished run
-    trains on). Schedules defined as fractions of the budget (DQN's epsilon, tabular epsilon)
-    follow the new budget from the current step on."""
-    import dataclasses
-
+    """Continue a run from its latest checkpoint; ``steps`` changes its budget (a finished run
+    trains on; see Agent.set_budget)."""
     cls, state, source = _load_run(run_dir)
     agent = cls.from_state_dict(state, source=source)
-    done = agent.train_state["env_steps"]
     if steps is not None:
-        if steps <= done:
-            raise ConfigError(f"--steps {steps} must exceed the {done} env steps {run_dir} has already taken")
-        agent.run = dataclasses.replace(agent.run, total_steps=int(steps))
-    if done >= agent.run.total_steps:
+        agent.set_budget(steps)
+    if agent.train_state["env_steps"] >= agent.run.total_steps:
         print(f"{run_dir} already reached its budget of {agent.run.total_steps} steps; extend it with "
               f"`deeprl train --resume {run_dir} --steps N`", file=sys.stderr)
         return 0

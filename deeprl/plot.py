@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -42,8 +43,6 @@ def reference_lines(run_dir: Path, cfg: dict, data: dict[str, np.ndarray]) -> li
     """Horizontal reference lines for a run's return plot, ``(label, linestyle, value)``: the
     expert's return where ``summary.json`` has one (imitation), and for DAgger the evaluation of
     iteration 0, which is behaviour cloning on the demonstrations."""
-    import json
-
     out = []
     summary = run_dir / "summary.json"
     if summary.is_file():

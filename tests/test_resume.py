@@ -345,7 +345,7 @@ def test_extending_a_finished_run_equals_a_run_with_the_larger_budget(tmp_path):
         assert p.returncode == 0, p.stderr
     before = tree_hashes(short)
     p = run_cli(["train", "--resume", str(short), "--steps", "600"], cwd=tmp_path)
-    assert p.returncode == 2 and "--steps 600 must exceed the 700 env steps" in p.stderr
+    assert p.returncode == 2 and "total_steps=600 is below the 700 env steps" in p.stderr
     assert tree_hashes(short) == before, "a refused extension changed the run"
     p = run_cli(["train", "--resume", str(short), "--steps", "1000"], cwd=tmp_path)
     assert p.returncode == 0, p.stderr

@@ -179,13 +179,23 @@ class Agent:
                          action_low=self.act_space.low if box else None,
                          action_high=self.act_space.high if box else None)
 
+    def set_budget(self, total_steps: int) -> None:
+        """Change the run's budget of environment steps, e.g. to train a finished run on.
+        Schedules defined as fractions of the budget (DQN's epsilon, tabular epsilon) follow the
+        new budget from the current step on."""
+        done = self.train_state["env_steps"]
+        if int(total_steps) < max(done, 1):
+            raise ConfigError(f"total_steps={total_steps} is below the {done} env steps this run has already "
+                              f"taken" if done else f"total_steps must be at least 1, got {total_steps}")
+        self.run = dataclasses.replace(self.run, total_steps=int(total_steps))
+
     def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None,
               progress: bool = False, log_stdout: bool = False):
         """Train until ``total_steps`` environment steps in all (default: the config's)."""
         from deeprl.runners.train import train
 
         if total_steps is not None:
-            self.run = dataclasses.replace(self.run, total_steps=int(total_steps))
+            self.set_budget(total_steps)
         train(self, run_dir=run_dir, progress=progress, log_stdout=log_stdout)
         return self
 
