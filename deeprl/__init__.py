@@ -1,19 +1,21 @@
-"""deeprl: the deep RL curriculum, implemented once, on one small core."""
+"""deeprl: the deep RL curriculum, implemented once, on one small core.
+
+``from deeprl import PPO`` imports PPO's module only (PEP 562 lazy attributes): a PPO run does
+not pay for the planners, the tabular agents or the imitation stack."""
 from deeprl.algos import ALGORITHMS
-from deeprl.algos.imitation.bc import BC
-from deeprl.algos.imitation.dagger import DAgger
-from deeprl.algos.offpolicy.ddpg import DDPG
-from deeprl.algos.offpolicy.dqn import DQN
-from deeprl.algos.offpolicy.fqi import FQI
-from deeprl.algos.offpolicy.naf import NAF
-from deeprl.algos.offpolicy.sac import SAC
-from deeprl.algos.offpolicy.soft_q import SoftQ
-from deeprl.algos.offpolicy.td3 import TD3
-from deeprl.algos.pg.a2c import A2C
-from deeprl.algos.pg.actor_critic import ActorCritic
-from deeprl.algos.pg.ppo import PPO
-from deeprl.algos.pg.reinforce import REINFORCE
 
 __version__ = "0.1.0"
-__all__ = ["A2C", "ALGORITHMS", "ActorCritic", "BC", "DAgger", "DDPG", "DQN", "FQI", "NAF", "PPO", "REINFORCE", "SAC",
-           "SoftQ", "TD3", "__version__"]
+_CLASSES = {"A2C": "a2c", "ActorCritic": "actor_critic", "BC": "bc", "DAgger": "dagger", "DDPG": "ddpg",
+            "DQN": "dqn", "FQI": "fqi", "NAF": "naf", "PPO": "ppo", "REINFORCE": "reinforce", "SAC": "sac",
+            "SoftQ": "soft_q", "TD3": "td3"}
+__all__ = sorted(_CLASSES) + ["ALGORITHMS", "__version__"]
+
+
+def __getattr__(attr: str):
+    if attr in _CLASSES:
+        return ALGORITHMS[_CLASSES[attr]]
+    raise AttributeError(f"module 'deeprl' has no attribute {attr!r}")
+
+
+def __dir__():
+    return __all__

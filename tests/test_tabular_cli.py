@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from deeprl import cli
-from deeprl.algos import ALGORITHMS
-from deeprl.algos.tabular import TABULAR
+from deeprl.algos import ALGORITHMS, FAMILIES
 from deeprl.algos.tabular.sarsa import Sarsa
 from deeprl.core import checkpoint
 from deeprl.envs.make import make_env
@@ -48,7 +47,7 @@ def tables(agent) -> dict:
 
 
 def test_every_cli_name_is_registered():
-    assert set(CASES) == {cls.name for cls in TABULAR} and set(CASES) <= set(ALGORITHMS)
+    assert set(CASES) == set(FAMILIES["tabular"]) and set(CASES) <= set(ALGORITHMS)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

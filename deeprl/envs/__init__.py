@@ -1,6 +1,5 @@
-from deeprl.envs import gridworld, linear_quadratic, maze, obstacle
+from deeprl.envs import bandits, gridworld, linear_quadratic, maze, obstacle
 from deeprl.envs.make import check_env_id, make_env, make_vec_env, obs_space_of
-from deeprl.tabular import bandits
 
 gridworld.register_envs()  # deeprl/GridWorld-v0, deeprl/FourRooms-v0, deeprl/CliffGridWorld-v0
 bandits.register_envs()  # deeprl/BernoulliBandit-v0, deeprl/GaussianBandit-v0

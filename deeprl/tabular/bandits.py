@@ -9,10 +9,9 @@ probability matching / Thompson sampling). Notation, for a bandit with ``k`` arm
                  actually chosen: the reward noise is taken out, the algorithm's randomness is not).
 - ``counts``     (k,) N_a, how often each arm was played; ``values`` (k,) sample means mu_hat_a.
 
-Environments (Gymnasium, registered by ``register_envs()`` as ``deeprl/BernoulliBandit-v0``
-and ``deeprl/GaussianBandit-v0``): ``k`` discrete actions, a constant observation (a (1,)
-float32 zero vector, so any MLP-based agent accepts it), and episodes of ``horizon`` plays
-that end by truncation: one episode is one bandit run.
+The environments (``deeprl/BernoulliBandit-v0``, ``deeprl/GaussianBandit-v0``) live in
+:mod:`deeprl.envs.bandits`; ``BernoulliBandit``, ``GaussianBandit`` and their ids are
+re-exported here for convenience.
 
 Algorithms share one interface: ``select(t, rng) -> arm`` for the t-th play (t = 1, 2, ...),
 ``update(arm, reward)`` afterwards, ``reset()`` back to the prior / no data.
@@ -41,31 +40,23 @@ import math
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from deeprl.core.errors import ConfigError
-
-BERNOULLI_ID = "deeprl/BernoulliBandit-v0"
-GAUSSIAN_ID = "deeprl/GaussianBandit-v0"
-DEFAULT_PROBS = (0.1, 0.3, 0.5, 0.7, 0.8)  # registered default arms: gaps 0.7, 0.5, 0.3, 0.1, 0
-DEFAULT_MEANS = (0.0, 0.5, 1.0, 1.5, 2.0)  # with the default stds = 1
+from deeprl.envs.bandits import (  # noqa: F401 (re-exported)
+    BERNOULLI_ID,
+    DEFAULT_MEANS,
+    DEFAULT_PROBS,
+    GAUSSIAN_ID,
+    BanditEnv,
+    BernoulliBandit,
+    GaussianBandit,
+    check_horizon,
+    register_envs,
+)
 
 # ------------------------------------------------------------------------------------------
 # Argument checks
 # ------------------------------------------------------------------------------------------
-
-
-def _vector(name: str, values) -> np.ndarray:
-    """A non-empty, finite 1-D float array, else ConfigError naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a 1-D sequence of numbers, got {values!r}") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ConfigError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ConfigError(f"{name} must be finite, got {arr.tolist()!r}")
-    return arr
 
 
 def _check_k(k) -> int:
@@ -82,103 +73,10 @@ def _check_positive(name: str, value) -> float:
     return float(value)
 
 
-def _check_horizon(horizon) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ConfigError(f"horizon must be an integer >= 1, got {horizon!r}")
-    return int(horizon)
-
-
 def _argmax_random(values: np.ndarray, rng: np.random.Generator) -> int:
     """argmax with ties broken uniformly at random (so untried arms are not biased to index 0)."""
     best = np.flatnonzero(values == values.max())
     return int(best[0]) if best.size == 1 else int(rng.choice(best))
-
-
-# ------------------------------------------------------------------------------------------
-# Environments
-# ------------------------------------------------------------------------------------------
-
-
-class _BanditEnv(gym.Env):
-    """Shared machinery: constant (1,) zero observation, ``horizon`` plays per episode."""
-
-    metadata = {"render_modes": []}
-
-    def __init__(self, means: np.ndarray, horizon: int):
-        self.means = means
-        self.k = int(means.size)
-        self.optimal_mean = float(means.max())
-        self.optimal_arm = int(means.argmax())
-        self.gaps = self.optimal_mean - means
-        self.horizon = _check_horizon(horizon)
-        self.action_space = spaces.Discrete(self.k)
-        self.observation_space = spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)  # always 0
-        self._obs = np.zeros(1, dtype=np.float32)
-        self._t = 0
-
-    def _sample(self, arm: int) -> float:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._t = 0
-        return self._obs.copy(), {}
-
-    def step(self, action):
-        arm = int(action)
-        if not 0 <= arm < self.k:
-            raise ValueError(f"action must lie in 0..{self.k - 1}, got {action!r}")
-        self._t += 1
-        reward = self._sample(arm)
-        info = {"expected_regret": float(self.gaps[arm])}
-        return self._obs.copy(), reward, False, self._t >= self.horizon, info
-
-
-class BernoulliBandit(_BanditEnv):
-    """Arm a pays 1 with probability ``probs[a]``, else 0. ``probs``: (k,) in [0, 1]."""
-
-    def __init__(self, probs, horizon: int = 1000):
-        probs = _vector("probs", probs)
-        if ((probs < 0) | (probs > 1)).any():
-            raise ConfigError(f"probs must lie in [0, 1], got {probs.tolist()!r}")
-        self.probs = probs
-        super().__init__(probs.copy(), horizon)
-
-    def _sample(self, arm: int) -> float:
-        return float(self.np_random.random() < self.probs[arm])
-
-
-class GaussianBandit(_BanditEnv):
-    """Arm a pays ``N(means[a], stds[a]^2)``. ``means``: (k,); ``stds``: (k,) or a scalar, > 0."""
-
-    def __init__(self, means, stds=1.0, horizon: int = 1000):
-        means = _vector("means", means)
-        stds = _vector("stds", [stds] * means.size if np.ndim(stds) == 0 else stds)
-        if stds.shape != means.shape:
-            raise ConfigError(f"stds must be a scalar or have the shape of means {means.shape}, got {stds.shape}")
-        if (stds <= 0).any():
-            raise ConfigError(f"stds must be > 0, got {stds.tolist()!r}")
-        self.stds = stds
-        super().__init__(means, horizon)
-
-    def _sample(self, arm: int) -> float:
-        return float(self.means[arm] + self.stds[arm] * self.np_random.standard_normal())
-
-
-def register_envs() -> None:
-    """Register ``deeprl/BernoulliBandit-v0`` and ``deeprl/GaussianBandit-v0``; safe to call twice.
-
-    Use ``gym.make(BERNOULLI_ID, probs=[...], horizon=1000)`` or
-    ``gym.make(GAUSSIAN_ID, means=[...], stds=1.0, horizon=1000)``; without ``probs`` or
-    ``means`` (e.g. ``deeprl train ucb --env deeprl/BernoulliBandit-v0``) the arms are
-    ``DEFAULT_PROBS`` or ``DEFAULT_MEANS``.
-    """
-    if BERNOULLI_ID not in gym.registry:
-        gym.register(id=BERNOULLI_ID, entry_point="deeprl.tabular.bandits:BernoulliBandit",
-                     kwargs={"probs": DEFAULT_PROBS})
-    if GAUSSIAN_ID not in gym.registry:
-        gym.register(id=GAUSSIAN_ID, entry_point="deeprl.tabular.bandits:GaussianBandit",
-                     kwargs={"means": DEFAULT_MEANS})
 
 
 # ------------------------------------------------------------------------------------------
@@ -330,10 +228,10 @@ def run_bandit(env_or_means, algorithm: BanditAlgorithm, horizon: int, rng: np.r
     Returns a dict of (horizon,) arrays: ``actions`` (int), ``rewards``, ``expected_regret``
     (mu* - mu_{a_t}) and ``cumulative_regret`` (its running sum, Reg(t) for t = 1..horizon).
     """
-    horizon = _check_horizon(horizon)
+    horizon = check_horizon(horizon)
     env = env_or_means if isinstance(env_or_means, gym.Env) else BernoulliBandit(env_or_means, horizon=horizon)
     bandit = env.unwrapped
-    if not isinstance(bandit, _BanditEnv):
+    if not isinstance(bandit, BanditEnv):
         raise ConfigError(f"run_bandit needs a BernoulliBandit or GaussianBandit, got {type(bandit).__name__}")
     if algorithm.k != bandit.k:
         raise ConfigError(f"algorithm has k={algorithm.k} arms but the bandit has {bandit.k}")

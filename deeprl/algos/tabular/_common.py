@@ -134,13 +134,13 @@ BANDIT_STATE = ("counts", "values", "alpha", "beta", "post_mean", "post_var")  #
 
 def bandit_env(algo: str, env_id: str):
     """The unwrapped bandit of ``env_id`` (its arm means give the regret), or a one-line SpaceError."""
+    from deeprl.envs.bandits import BanditEnv
     from deeprl.envs.make import make_env
-    from deeprl.tabular.bandits import _BanditEnv
 
     env = make_env(env_id)
     env.close()
     bandit = env.unwrapped
-    if not isinstance(bandit, _BanditEnv):
+    if not isinstance(bandit, BanditEnv):
         raise SpaceError(f"{algo} is a multi-armed bandit algorithm: it needs a bandit env with known arm means "
                          f"(deeprl/BernoulliBandit-v0 or deeprl/GaussianBandit-v0); {env_id} is "
                          f"{type(bandit).__name__}")
