@@ -2,7 +2,7 @@
 
 ``from deeprl import PPO`` imports PPO's module only (PEP 562 lazy attributes): a PPO run does
 not pay for the planners, the tabular agents or the imitation stack."""
-from deeprl.algos import ALGORITHMS
+from deeprl.registry import ALGORITHMS
 
 __version__ = "0.1.0"
 _CLASSES = {"A2C": "a2c", "ActorCritic": "actor_critic", "BC": "bc", "DAgger": "dagger", "DDPG": "ddpg",

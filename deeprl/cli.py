@@ -23,7 +23,7 @@ USAGE = """deeprl train ALGO --env ENV_ID [--seed N | --seeds N ...] [--steps N]
 
 
 def _algorithms():
-    from deeprl.algos import ALGORITHMS
+    from deeprl.registry import ALGORITHMS
 
     return ALGORITHMS
 
@@ -237,7 +237,7 @@ def _train_seeds(args, cls, overrides) -> int:
 
 # -- eval / plot / list --------------------------------------------------------------------
 def cmd_eval(args) -> int:
-    from deeprl.runners.evaluate import evaluate
+    from deeprl.data.evaluate import evaluate
 
     run_dir = Path(args.run_dir)
     cls, state, source = _load_run(run_dir)
@@ -351,7 +351,7 @@ def cmd_collect_demos(args) -> int:
 def cmd_export_policy(args) -> int:
     from deeprl.core.seeding import seed_everything
     from deeprl.experts import export_policy, load_policy
-    from deeprl.runners.evaluate import evaluate
+    from deeprl.data.evaluate import evaluate
 
     src = Path(args.checkpoint)
     if src.is_dir():

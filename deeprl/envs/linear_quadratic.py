@@ -8,7 +8,7 @@ State ``x (n,)``, control ``u (m,)``, ``T = horizon`` steps::
 
 so the (undiscounted) return of an episode is exactly ``-J`` of
 :func:`deeprl.planning.lqr.time_invariant_lqr` ``(A, B, Q, R, T, Q_final=Q_final,
-Sigma=Sigma)`` (``env.unwrapped.lqr_problem()`` builds it). The episode *terminates* after
+Sigma=Sigma)`` (:func:`deeprl.planning.lqr.lqr_problem_of` builds it). The episode *terminates* after
 ``T`` steps: the horizon is part of the task, not a time limit. Observations are the full
 state ``x`` (float64); actions are unbounded unless ``action_bound`` is given (then they are
 clipped to ``[-action_bound, action_bound]`` before use and the cost is charged on the
@@ -113,14 +113,6 @@ class LinearQuadraticEnv(gym.Env):
     @property
     def m(self) -> int:
         return self.B.shape[1]
-
-    def lqr_problem(self, horizon: int | None = None):
-        """The :class:`~deeprl.planning.lqr.LQRProblem` whose cost is this env's negated return
-        (``horizon`` defaults to the env's)."""
-        from deeprl.planning.lqr import time_invariant_lqr
-
-        return time_invariant_lqr(self.A, self.B, self.Q, self.R, horizon or self.horizon, Q_final=self.Q_final,
-                                  Sigma=self.Sigma if self.noisy else None)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)

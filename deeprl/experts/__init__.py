@@ -103,7 +103,7 @@ def load_policy(path: str | Path):
 
     The agent is built without touching global state: torch's RNG is restored afterwards and
     the thread count is left alone; a replay buffer in its config is shrunk to the minimum."""
-    from deeprl.algos import ALGORITHMS
+    from deeprl.registry import ALGORITHMS
 
     d = checkpoint.load(path)
     algo = d.get("algo")

@@ -6,6 +6,7 @@ from deeprl.planning.lqr import (
     NotPositiveDefiniteError,
     lqr_backward,
     lqr_cost,
+    lqr_problem_of,
     lqr_rollout,
     time_invariant_lqr,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "NotPositiveDefiniteError",
     "lqr_backward",
     "lqr_cost",
+    "lqr_problem_of",
     "lqr_rollout",
     "rollout_cost",
     "time_invariant_lqr",

@@ -48,6 +48,7 @@ __all__ = [
     "LQRSolution",
     "NotPositiveDefiniteError",
     "lqr_backward",
+    "lqr_problem_of",
     "lqr_cost",
     "lqr_rollout",
     "time_invariant_lqr",
@@ -364,3 +365,15 @@ def time_invariant_lqr(A, B, Q, R, horizon: int, *, N=None, q=None, r=None, d=No
         F=F, f=np.broadcast_to(d, (T, n)), C=C, c=np.broadcast_to(np.concatenate([q, r]), (T, n + m)),
         C_final=Q_final, c_final=q_final, Sigma=Sigma,
     )
+
+
+def lqr_problem_of(env, horizon: int | None = None) -> LQRProblem | None:
+    """The :class:`LQRProblem` whose cost is ``env``'s negated return, or ``None`` when ``env`` is not a
+    linear-quadratic environment (one with ``A, B, Q, R, Q_final, Sigma, horizon``, e.g.
+    :class:`deeprl.envs.linear_quadratic.LinearQuadraticEnv`). ``horizon`` defaults to the env's."""
+    env = getattr(env, "unwrapped", env)
+    if not all(hasattr(env, k) for k in ("A", "B", "Q", "R", "Q_final", "Sigma", "horizon")):
+        return None
+    noisy = bool(np.any(np.asarray(env.Sigma) != 0))
+    return time_invariant_lqr(env.A, env.B, env.Q, env.R, horizon or env.horizon, Q_final=env.Q_final,
+                              Sigma=env.Sigma if noisy else None)

@@ -13,7 +13,7 @@ import yaml
 from deeprl.core import checkpoint, config
 from deeprl.core.errors import ConfigError, NonFiniteError
 from deeprl.core.logger import Logger
-from deeprl.runners.evaluate import evaluate
+from deeprl.data.evaluate import evaluate
 
 LATEST = "latest.pt"
 

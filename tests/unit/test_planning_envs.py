@@ -15,7 +15,7 @@ from deeprl.core.errors import ConfigError
 from deeprl.envs.clonable import SEARCH_ENVS, clone_state, restore_state, search_simulator, state_from_observation
 from deeprl.envs.linear_quadratic import LQ_ID, LinearQuadraticEnv
 from deeprl.envs.maze import MAZE_ID
-from deeprl.planning.lqr import lqr_backward, lqr_cost
+from deeprl.planning.lqr import lqr_backward, lqr_cost, lqr_problem_of
 
 
 def run_gains(env, sol, seed):
@@ -33,7 +33,7 @@ def run_gains(env, sol, seed):
 
 def test_lq_return_is_minus_the_lqr_cost_of_the_trajectory():
     env = gym.make(LQ_ID)
-    prob = env.unwrapped.lqr_problem()
+    prob = lqr_problem_of(env)
     rng = np.random.default_rng(0)
     x, _ = env.reset(seed=3)
     xs, us, ret, done = [x], [], 0.0, False
@@ -51,7 +51,7 @@ def test_lq_closed_loop_cost_matches_value_function_without_noise():
     B = [[0.0, 0.1], [0.5, 0.0], [0.0, 0.4]]
     env = LinearQuadraticEnv(A=A, B=B, Q=np.diag([1.0, 0.5, 2.0]), R=0.2 * np.eye(2), Q_final=5 * np.eye(3),
                              horizon=30, init_scale=2.0)
-    sol = lqr_backward(env.lqr_problem())
+    sol = lqr_backward(lqr_problem_of(env))
     for seed in range(3):
         x0, ret, _, _ = run_gains(env, sol, seed)
         np.testing.assert_allclose(-ret, sol.cost_to_go(x0), rtol=1e-10)
@@ -63,7 +63,7 @@ def test_lq_closed_loop_cost_matches_value_function_without_noise():
 
 def test_lq_closed_loop_cost_matches_value_function_with_noise():
     env = LinearQuadraticEnv(noise_std=0.05, horizon=40, init_scale=0.0)  # x0 = 0: the cost is all noise
-    sol = lqr_backward(env.lqr_problem())
+    sol = lqr_backward(lqr_problem_of(env))
     assert sol.const[0] > 0
     costs = np.array([-run_gains(env, sol, seed)[1] for seed in range(400)])
     predicted = sol.cost_to_go(np.zeros(2))

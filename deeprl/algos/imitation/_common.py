@@ -143,7 +143,7 @@ def action_tensor(actions: np.ndarray, act_space: spaces.Space, device) -> torch
 def expert_reference(agent, expert: Expert | None, demos: Demonstrations) -> dict:
     """``expert_return_mean``: the expert's deterministic policy evaluated over as many episodes
     as the learner's evaluation; without an expert, the demonstrations' mean return."""
-    from deeprl.runners.evaluate import evaluate
+    from deeprl.data.evaluate import evaluate
 
     out = {"demo_episodes": int(demos.num_episodes), "demo_steps": int(len(demos)),
            "demo_return_mean": float(np.mean(demos.episode_returns())) if demos.num_episodes else None}

@@ -1,7 +1,7 @@
 """LQR: the optimal controller of a linear-quadratic env by dynamic programming; CS285 lecture 10.
 
 The environment (``deeprl/LinearQuadratic-v0`` or any env whose unwrapped object has
-``lqr_problem(horizon)``) states its problem ``x' = A x + B u (+ w)``, cost
+``A, B, Q, R, Q_final, Sigma, horizon``, read by :func:`deeprl.planning.lqr.lqr_problem_of`) states its problem ``x' = A x + B u (+ w)``, cost
 ``1/2 x^T Q x + 1/2 u^T R u`` and terminal cost; :func:`deeprl.planning.lqr.lqr_backward` solves
 it once (``reg`` adds ``reg I`` to ``Q_uu``; a problem whose ``Q_uu`` is not positive definite is
 refused with a one-line error instead of returning NaNs), and the agent acts with
@@ -25,7 +25,7 @@ from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.envs.make import make_env
-from deeprl.planning.lqr import lqr_backward
+from deeprl.planning.lqr import lqr_backward, lqr_problem_of
 
 
 @dataclass
@@ -43,12 +43,11 @@ class LQR(Agent):
     def build(self):
         env = make_env(self.run.env_id)
         try:
-            problem_of = getattr(env.unwrapped, "lqr_problem", None)
-            if problem_of is None:
+            self.problem = lqr_problem_of(env, self.cfg.horizon or None)
+            if self.problem is None:
                 raise ConfigError(f"lqr needs a linear-quadratic environment that states its problem "
-                                  f"(lqr_problem()); {self.run.env_id!r} does not (supported: "
+                                  f"(A, B, Q, R, Q_final, Sigma, horizon); {self.run.env_id!r} does not (supported: "
                                   f"deeprl/LinearQuadratic-v0)")
-            self.problem = problem_of(self.cfg.horizon or None)
         finally:
             env.close()
         sol = lqr_backward(self.problem, reg=self.cfg.reg)  # NotPositiveDefiniteError is a ConfigError
