@@ -15,6 +15,7 @@ from deeprl.envs.make import obs_space_of
 from deeprl.experts import Expert, _same_space, load_expert, rollout_expert
 from deeprl.nn.bc_heads import make_head
 from deeprl.nn.networks import mlp
+from deeprl.nn.optim import Adam
 
 HEADS = ("auto", "gaussian", "mixture", "autoregressive", "categorical")
 DEMO_SEED = 500_000  # demonstration episodes use seeds DEMO_SEED + 1000 * seed + i (evaluation: 1_000_000 + ...)
@@ -41,7 +42,7 @@ def init_learner(agent) -> None:
     """The state BC and DAgger share: the policy, its optimiser, and (filled by ``prepare``)
     the expert, the training data and the expert's reference return."""
     agent.policy = make_policy(agent)
-    agent.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=agent.cfg.learning_rate)
+    agent.optimizer = Adam(agent.policy.parameters(), lr=agent.cfg.learning_rate)
     agent.expert = None
     agent.data = None  # (observations, expert actions) as tensors
     agent.reference = {}

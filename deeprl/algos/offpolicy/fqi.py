@@ -26,6 +26,7 @@ from deeprl.core.errors import ConfigError
 from deeprl.data.collect import map_obs
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.qnets import QNetwork
 
 
@@ -57,7 +58,7 @@ class FQI(Agent):
         c = self.cfg
         self.q_net = QNetwork(self.obs_space, int(self.act_space.n), c.hidden_sizes, c.activation).to(self.device)
         self.flat = FlatParams(self.q_net)
-        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
 
     def modules(self):
         return {"q_net": self.q_net, "optimizer": self.optimizer}

@@ -21,6 +21,7 @@ from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam, RMSprop
 from deeprl.nn.policies import Actor, Critic
 
 
@@ -54,10 +55,9 @@ class A2C(Agent):
         self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation).to(self.device)
         self.params = list(self.actor.parameters()) + list(self.critic.parameters())
         if c.optimizer == "rmsprop":
-            self.optimizer = torch.optim.RMSprop(self.params, lr=c.learning_rate, alpha=c.rms_alpha, eps=c.eps,
-                                                 foreach=True)
+            self.optimizer = RMSprop(self.params, lr=c.learning_rate, alpha=c.rms_alpha, eps=c.eps)
         else:
-            self.optimizer = torch.optim.Adam(self.params, lr=c.learning_rate, eps=c.eps, fused=True)
+            self.optimizer = Adam(self.params, lr=c.learning_rate, eps=c.eps, fused=True)
 
     def modules(self):
         return {"actor": self.actor, "critic": self.critic, "optimizer": self.optimizer}

@@ -22,6 +22,7 @@ from deeprl.core.config import param
 from deeprl.core.returns import n_step_returns, normalize
 from deeprl.data.collect import to_tensor
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.policies import Actor, Critic
 
 
@@ -52,8 +53,8 @@ class ActorCritic(Agent):
         self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation,
                            log_std_init=c.log_std_init).to(self.device)
         self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation).to(self.device)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_learning_rate, fused=True)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.critic_learning_rate, fused=True)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=c.actor_learning_rate, fused=True)
+        self.critic_optimizer = Adam(self.critic.parameters(), lr=c.critic_learning_rate, fused=True)
 
     def modules(self):
         return {"actor": self.actor, "critic": self.critic, "actor_optimizer": self.actor_optimizer,

@@ -29,6 +29,7 @@ from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.policies import Actor, Critic
 
 
@@ -77,7 +78,7 @@ class PPO(Agent):
                            c.log_std_init, c.state_dependent_std, c.squash).to(self.device)
         self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation, c.ortho_init).to(self.device)
         self.flat = FlatParams(self.actor, self.critic)  # one tensor: cheap clipping and Adam step
-        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
                                           **fast_adam_kwargs(self.device))
         self.kl_coef = c.kl_coef_init
 

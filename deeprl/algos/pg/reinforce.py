@@ -27,6 +27,7 @@ from deeprl.core.errors import ConfigError
 from deeprl.core.returns import discounted_return, gae, normalize, reward_to_go
 from deeprl.data.collect import to_tensor
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.policies import Actor, Critic
 
 
@@ -60,11 +61,11 @@ class REINFORCE(Agent):
         c = self.cfg
         self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation,
                            log_std_init=c.log_std_init).to(self.device)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.learning_rate, fused=True)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate, fused=True)
         self.critic = self.critic_optimizer = None
         if c.baseline:
             self.critic = Critic(self.obs_space, c.hidden_sizes, c.activation).to(self.device)
-            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.baseline_learning_rate,
+            self.critic_optimizer = Adam(self.critic.parameters(), lr=c.baseline_learning_rate,
                                                      fused=True)
 
     def modules(self):
