@@ -12,6 +12,7 @@ mu(s), its scale a fraction of half the action range.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,17 +131,12 @@ class DDPG(Agent):
     def gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
-        with torch.no_grad():
-            y = b.rewards + b.discounts * self.critic_target(b.next_obs, self.actor_target(b.next_obs))[0]
-        q = self.critic(b.obs, b.actions)[0]
-        critic_loss = (q - y).pow(2).mean()
+        critic_loss, info = ddpg_critic_loss(self.critic, self.critic_target, self.actor_target, b)
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
 
-        self.critic.requires_grad_(False)
-        actor_loss = -self.critic(b.obs, self.actor(b.obs))[0].mean()
-        self.critic.requires_grad_(True)
+        actor_loss, _ = ddpg_actor_loss(self.actor, self.critic, b)
         self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
@@ -148,4 +144,42 @@ class DDPG(Agent):
         polyak_(self.critic_target_flat, self.critic_flat, c.tau)
         polyak_(self.actor_target_flat, self.actor_flat, c.tau)
         return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(),
-                "train/q_mean": q.detach().mean()}
+                "train/q_mean": info["q_mean"]}
+
+
+def ddpg_critic_loss(critic, critic_target, actor_target, batch):
+    """Critic regression onto the deterministic-policy target; returns ``(loss, info)``.
+
+        y = R + gamma^m Q_phi'(s', mu_theta'(s')),   L(phi) = 1/B sum_i (Q_phi(s_i, a_i) - y_i)^2
+
+    (``batch.discounts`` = gamma^m is zero after a termination). ``critic``/``critic_target``
+    are one-member :class:`QEnsemble` s. info: ``q_mean`` (detached).
+    """
+    b = batch
+    with torch.no_grad():
+        y = b.rewards + b.discounts * critic_target(b.next_obs, actor_target(b.next_obs))[0]
+    q = critic(b.obs, b.actions)[0]
+    return (q - y).pow(2).mean(), {"q_mean": q.detach().mean()}
+
+
+def ddpg_actor_loss(actor, critic, batch):
+    """Deterministic policy gradient: L(theta) = -1/B sum_i Q_phi(s_i, mu_theta(s_i)); returns
+    ``(loss, {})``. The critic is frozen while the graph is built, so ``loss.backward()`` reaches
+    the actor's parameters only."""
+    with frozen(critic):
+        q = critic(batch.obs, actor(batch.obs))[0]
+    return -q.mean(), {}
+
+
+@contextlib.contextmanager
+def frozen(module: torch.nn.Module):
+    """Build a graph through ``module`` without gradients for its parameters (their
+    ``requires_grad`` is restored afterwards). Shared by the actor losses of DDPG, TD3 and SAC."""
+    params = list(module.parameters())
+    before = [p.requires_grad for p in params]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)

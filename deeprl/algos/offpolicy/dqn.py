@@ -107,7 +107,6 @@ class DQN(Agent):
                                           **fast_adam_kwargs(self.device))
         self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)
         self.replay = make_replay(self, c.n_step, c.prioritized, c.priority_alpha)
-        self._rows = torch.arange(c.batch_size, device=self.device)
 
     def modules(self):
         return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
@@ -204,46 +203,74 @@ class DQN(Agent):
 
     def _gradient_step(self, b, next_target) -> dict:
         c = self.cfg
-        obs, next_obs, actions = b.obs, b.next_obs, b.actions.long()
         if c.noisy:
             self.q_net.reset_noise()
             self.q_target.reset_noise()
-        if next_target is None:
-            with torch.no_grad():
-                next_target = self.q_target(next_obs)
-        if c.double_q:  # one forward pass over s and s' for the online network
-            both = self.q_net(_cat(obs, next_obs))
-            out, next_online = both[: c.batch_size], both[c.batch_size:].detach()
-        else:
-            out, next_online = self.q_net(obs), None
-
-        if not c.distributional:
-            q = out.gather(1, actions.unsqueeze(1)).squeeze(1)
-            with torch.no_grad():
-                y = q_learning_target(b.rewards, b.discounts, next_target, next_online)
-            td = q - y
-            per_sample = F.huber_loss(q, y, reduction="none") if c.loss == "huber" else td.pow(2)
-            priority = td
-        else:
-            log_p = out[self._rows, actions].log_softmax(-1)
-            with torch.no_grad():
-                p_next = next_target.softmax(-1)
-                select = next_online.softmax(-1) if next_online is not None else p_next
-                a_star = (select * self.support).sum(-1).argmax(-1)
-                m = categorical_projection(p_next[self._rows, a_star], b.rewards, b.discounts, self.support)
-            per_sample = -(m * log_p).sum(-1)
-            priority = per_sample
-            q = (log_p.exp() * self.support).sum(-1)
-        loss = (per_sample * b.weights).mean() if b.weights is not None else per_sample.mean()
-
+        loss, info = dqn_loss(self.q_net, self.q_target, b, double_q=c.double_q, loss=c.loss,
+                              support=self.support if c.distributional else None, next_target=next_target)
         self.flat.zero_grad()
         loss.backward()
         if c.max_grad_norm > 0:
             self.flat.clip_grad_norm_(c.max_grad_norm)
         self.optimizer.step()
         if c.prioritized:
-            self.replay.update_priorities(b.indices, priority.detach())
-        return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean()}
+            self.replay.update_priorities(b.indices, info["priority"])
+        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"]}
+
+
+def dqn_loss(q_net, q_target, batch, *, double_q: bool = False, loss: str = "huber", support=None,
+             next_target=None):
+    """The (Rainbow) DQN loss on one replay minibatch; returns ``(loss, info)``.
+
+    ``batch`` has ``obs``, ``actions`` (B,), ``rewards`` R (n-step sums), ``discounts`` gamma^m
+    (zero after a termination), ``next_obs`` and ``weights`` (PER importance weights or None).
+    With y = R + gamma^m max_a' Q_phi'(s', a')  (``double_q``: Q_phi'(s', argmax_a' Q_phi(s', a'))),
+
+        L = 1/B sum_i w_i l(Q_phi(s_i, a_i) - y_i),   l = Huber (``loss="huber"``) or square.
+
+    C51 (``support`` z_1..z_K given, ``q_net`` returning (B, A, K) logits):
+    L = -1/B sum_i w_i sum_j m_ij log p_phi(z_j | s_i, a_i), m = Phi(R + gamma^m z, p_phi'(s', a*)) the
+    target distribution projected onto the support, a* = argmax_a' E[Z_phi'(s', a')] (double:
+    by the online network). Dueling and noisy nets are properties of ``q_net``/``q_target``
+    (draw their noise before calling). ``next_target`` is Q_phi'(s') if already computed.
+
+    info (detached): ``q_mean``; ``priority`` (B,) for prioritized replay: the TD error Q - y,
+    or the per-sample cross-entropy for C51; ``td_error`` (B,) Q - y (not for C51).
+    """
+    obs, next_obs, actions = batch.obs, batch.next_obs, batch.actions.long()
+    if next_target is None:
+        with torch.no_grad():
+            next_target = q_target(next_obs)
+    if double_q:  # one forward pass over s and s' for the online network
+        B = actions.shape[0]
+        both = q_net(_cat(obs, next_obs))
+        out, next_online = both[:B], both[B:].detach()
+    else:
+        out, next_online = q_net(obs), None
+
+    info = {}
+    if support is None:
+        q = out.gather(1, actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            y = q_learning_target(batch.rewards, batch.discounts, next_target, next_online)
+        td = q - y
+        per_sample = F.huber_loss(q, y, reduction="none") if loss == "huber" else td.pow(2)
+        priority = td
+        info["td_error"] = td.detach()
+    else:
+        log_p = _take_action(out, actions).log_softmax(-1)
+        with torch.no_grad():
+            p_next = next_target.softmax(-1)
+            select = next_online.softmax(-1) if next_online is not None else p_next
+            a_star = (select * support).sum(-1).argmax(-1)
+            m = categorical_projection(_take_action(p_next, a_star), batch.rewards, batch.discounts, support)
+        per_sample = -(m * log_p).sum(-1)
+        priority = per_sample
+        q = (log_p.exp() * support).sum(-1)
+    out_loss = (per_sample * batch.weights).mean() if batch.weights is not None else per_sample.mean()
+    info["q_mean"] = q.detach().mean()
+    info["priority"] = priority.detach()
+    return out_loss, info
 
 
 PRESAMPLE_ROWS = 16_384  # at most this many transitions drawn and target-evaluated at once
@@ -254,6 +281,11 @@ def _rows(b, sl):
     take = lambda x: {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]  # noqa: E731
     return b._replace(obs=take(b.obs), actions=b.actions[sl], rewards=b.rewards[sl], discounts=b.discounts[sl],
                       next_obs=take(b.next_obs), weights=None, indices=b.indices[sl])
+
+
+def _take_action(x, actions):
+    """x[i, actions[i]] for (B, A, K) ``x``: (B, K)."""
+    return x.gather(1, actions.view(-1, 1, 1).expand(-1, 1, x.shape[-1])).squeeze(1)
 
 
 def _cat(a, b):

@@ -149,15 +149,28 @@ class NAF(Agent):
     def gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
-        with torch.no_grad():
-            y = b.rewards + b.discounts * self.q_target(b.next_obs)[0]
-        v, mu, P = self.q_net(b.obs)
-        q = naf_q(v, mu, P, (b.actions - self.center) / self.half)
-        loss = (q - y).pow(2).mean()
+        loss, info = naf_loss(self.q_net, self.q_target, b, self.center, self.half)
         self.flat.zero_grad()
         loss.backward()
         if c.max_grad_norm > 0:
             self.flat.clip_grad_norm_(c.max_grad_norm)
         self.optimizer.step()
         polyak_(self.target_flat, self.flat, c.tau)
-        return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean(), "train/v_mean": v.detach().mean()}
+        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"], "train/v_mean": info["v_mean"]}
+
+
+def naf_loss(q_net, q_target, batch, center, half):
+    """NAF's TD loss on one minibatch; returns ``(loss, info)``.
+
+        Q_phi(s, a) = V_phi(s) - 1/2 (u - mu_phi(s))^T P_phi(s) (u - mu_phi(s)),   u = (a - center) / half,
+        y = R + gamma^m V_phi'(s')  (= max_a' Q_phi'(s', a')),   L(phi) = 1/B sum_i (Q_phi(s_i, a_i) - y_i)^2.
+
+    ``q_net``/``q_target`` are :class:`NAFNetwork` s returning (V, mu, P); ``center``/``half`` are
+    the action box's centre and half-width. info: ``q_mean``, ``v_mean`` (detached).
+    """
+    b = batch
+    with torch.no_grad():
+        y = b.rewards + b.discounts * q_target(b.next_obs)[0]
+    v, mu, P = q_net(b.obs)
+    q = naf_q(v, mu, P, (b.actions - center) / half)
+    return (q - y).pow(2).mean(), {"q_mean": q.detach().mean(), "v_mean": v.detach().mean()}

@@ -33,6 +33,7 @@ from deeprl.algos.offpolicy._common import (
     random_policy,
     target_copy,
 )
+from deeprl.algos.offpolicy.ddpg import frozen
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
@@ -133,14 +134,6 @@ class SAC(Agent):
             metrics = self.gradient_step()
         return metrics
 
-    def _target_values(self, next_q, next_logp, alpha):
-        """Soft next-state values (B,) or per critic (E, B) from the target ensemble."""
-        c = self.cfg
-        if c.critic_subset is not None:
-            pick = torch.from_numpy(self.rng.choice(c.num_critics, c.critic_subset, replace=False))
-            next_q = next_q[pick]
-        return ensemble_backup(next_q, c.backup) - alpha * next_logp
-
     def gradient_step(self) -> dict:
         with self.autocast():
             return self._gradient_step()
@@ -150,33 +143,25 @@ class SAC(Agent):
         b = self.replay.sample(c.batch_size, device=self.device)
         alpha = math.exp(self.log_alpha)
 
-        # 1. temperature: d/dlog(alpha) of -log(alpha) E[log pi + H_target] is -E[log pi + H_target]
+        # one reparameterised action per state: used by the temperature and the actor
         dist = self.actor(b.obs)
         a_pi, logp_pi = dist.rsample_with_log_prob()
+
+        # 1. temperature (closed-form gradient of sac_temperature_loss, a Python-float Adam step)
         if c.autotune_alpha:
-            grad = -(logp_pi.detach().mean().item() + self.target_entropy)
-            self.log_alpha = self.alpha_adam.step(self.log_alpha, grad)
+            self.log_alpha = self.alpha_adam.step(self.log_alpha, sac_temperature_grad(logp_pi, self.target_entropy))
 
         # 2. critics
-        with torch.no_grad():
-            next_a, next_logp = self.actor(b.next_obs).rsample_with_log_prob()
-            v_next = self._target_values(self.critic_target(b.next_obs, next_a), next_logp, alpha)
-            y = b.rewards + b.discounts * v_next  # (B,) or (E, B) for doubleq
-        q = self.critic(b.obs, b.actions)
-        critic_loss = 0.5 * (q - y).pow(2).mean(1).sum()
+        critic_loss, critic_info = sac_critic_loss(self.critic, self.critic_target, self.actor, b, alpha,
+                                                   backup=c.backup, critic_subset=c.critic_subset, rng=self.rng)
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
 
-        # 3. actor (critic frozen: no gradient is computed for its parameters)
-        self.critic.requires_grad_(False)
-        if c.actor_gradient == "reparam":
-            q_pi = self.critic(b.obs, a_pi)
-            q_pi = q_pi.mean(0) if c.num_critics > 2 else q_pi.min(0).values
-            actor_loss = (alpha * logp_pi - q_pi).mean()
-        else:
-            actor_loss = self._reinforce_actor_loss(b.obs, dist, alpha)
-        self.critic.requires_grad_(True)
+        # 3. actor (on the updated critics, which get no gradient)
+        actor_loss, actor_info = sac_actor_loss(self.actor, self.critic, b, alpha, policy_sample=(dist, a_pi, logp_pi),
+                                                q_reduce="mean" if c.num_critics > 2 else "min",
+                                                gradient=c.actor_gradient, reinforce_samples=c.reinforce_samples)
         self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
@@ -186,29 +171,95 @@ class SAC(Agent):
         if self.grad_steps % c.target_update_interval == 0:
             polyak_(self.target_flat, self.critic_flat, c.tau)
         return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(), "train/alpha": alpha,
-                "train/entropy": -logp_pi.detach().mean(), "train/q_mean": q.detach().mean()}
-
-    def _reinforce_actor_loss(self, obs, dist, alpha):
-        """Likelihood-ratio gradient of E_a~pi[alpha log pi(a|s) - Q(s, a)] with k samples per
-        state and the mean over the k samples as baseline (no gradient through the action)."""
-        k = self.cfg.reinforce_samples
-        with torch.no_grad():
-            a = torch.stack([dist.sample() for _ in range(k)])  # (k, B, d)
-        logp = torch.stack([dist.log_prob(a[i]) for i in range(k)])  # (k, B), differentiable
-        with torch.no_grad():
-            B = a.shape[1]
-            obs_k = obs.repeat(k, 1)
-            q = self.critic(obs_k, a.reshape(k * B, -1))
-            q = (q.mean(0) if self.cfg.num_critics > 2 else q.min(0).values).view(k, B)
-            soft_q = q - alpha * logp  # value of each sample under the entropy-regularised objective
-            adv = soft_q - soft_q.mean(0, keepdim=True)
-        # d/dtheta E[alpha log pi - Q] = E[(alpha log pi - Q) dlog pi] (+ alpha E[dlog pi] = 0)
-        return -(adv * logp).mean()
+                "train/entropy": actor_info["entropy"], "train/q_mean": critic_info["q_mean"]}
 
     def act(self, obs, deterministic: bool = False):
         dist = self.actor(obs)
         a = dist.mode() if deterministic else dist.sample()
         return a, torch.zeros(a.shape[0])
+
+
+def sac_critic_loss(critic, critic_target, actor, batch, alpha: float, *, backup: str = "min",
+                    critic_subset: int | None = None, rng: np.random.Generator | None = None):
+    """Soft Bellman regression of the critic ensemble; returns ``(loss, info)``.
+
+        a' ~ pi_theta(.|s'),   y = R + gamma^m (Q'(s', a') - alpha log pi_theta(a'|s')),
+        L(phi) = sum_j 1/2 1/B sum_i (Q_phi_j(s_i, a_i) - y_i)^2,
+
+    where Q' combines the target critics Q_phi'_1..E by ``backup``: ``min`` (clipped double Q),
+    ``mean``, or ``doubleq`` (critic j bootstraps from target critic j+1 mod E: y is (E, B)).
+    ``critic_subset`` M (REDQ) first picks M of the E target critics with ``rng.choice`` (NumPy).
+    a' is drawn with ``rsample_with_log_prob`` (torch's global generator). info: ``q_mean``.
+    """
+    b = batch
+    with torch.no_grad():
+        next_a, next_logp = actor(b.next_obs).rsample_with_log_prob()
+        next_q = critic_target(b.next_obs, next_a)
+        if critic_subset is not None:
+            pick = torch.from_numpy(rng.choice(next_q.shape[0], critic_subset, replace=False))
+            next_q = next_q[pick]
+        v_next = ensemble_backup(next_q, backup) - alpha * next_logp
+        y = b.rewards + b.discounts * v_next  # (B,) or (E, B) for doubleq
+    q = critic(b.obs, b.actions)
+    return 0.5 * (q - y).pow(2).mean(1).sum(), {"q_mean": q.detach().mean()}
+
+
+def sac_actor_loss(actor, critic, batch, alpha: float, *, policy_sample=None, q_reduce: str = "min",
+                   gradient: str = "reparam", reinforce_samples: int = 4):
+    """Entropy-regularised policy loss; returns ``(loss, info)``.
+
+        L(theta) = 1/B sum_i [alpha log pi_theta(a~_i|s_i) - Q(s_i, a~_i)],   a~ = tanh(mu + sigma eps)
+
+    with Q the ``q_reduce`` (``min`` or ``mean``) over the critics, differentiated through a~
+    (``gradient="reparam"``), or by the likelihood ratio with ``reinforce_samples`` actions per
+    state and their mean soft value as baseline (``gradient="reinforce"``). ``policy_sample`` is
+    ``(dist, a~, log pi(a~|s))`` for ``batch.obs`` if already drawn (SAC draws it once for the
+    temperature and the actor), else it is drawn here. The critic gets no gradient.
+    info: ``entropy`` = -mean log pi(a~|s) (detached).
+    """
+    if policy_sample is None:
+        dist = actor(batch.obs)
+        a_pi, logp_pi = dist.rsample_with_log_prob()
+    else:
+        dist, a_pi, logp_pi = policy_sample
+    with frozen(critic):
+        if gradient == "reparam":
+            q_pi = ensemble_backup(critic(batch.obs, a_pi), q_reduce)
+            loss = (alpha * logp_pi - q_pi).mean()
+        else:
+            loss = _reinforce_actor_loss(critic, batch.obs, dist, alpha, q_reduce, reinforce_samples)
+    return loss, {"entropy": -logp_pi.detach().mean()}
+
+
+def _reinforce_actor_loss(critic, obs, dist, alpha, q_reduce, k):
+    """Likelihood-ratio gradient of E_a~pi[alpha log pi(a|s) - Q(s, a)] with k samples per
+    state and the mean over the k samples as baseline (no gradient through the action)."""
+    with torch.no_grad():
+        a = torch.stack([dist.sample() for _ in range(k)])  # (k, B, d)
+    logp = torch.stack([dist.log_prob(a[i]) for i in range(k)])  # (k, B), differentiable
+    with torch.no_grad():
+        B = a.shape[1]
+        obs_k = obs.repeat(k, 1)
+        q = ensemble_backup(critic(obs_k, a.reshape(k * B, -1)), q_reduce).view(k, B)
+        soft_q = q - alpha * logp  # value of each sample under the entropy-regularised objective
+        adv = soft_q - soft_q.mean(0, keepdim=True)
+    # d/dtheta E[alpha log pi - Q] = E[(alpha log pi - Q) dlog pi] (+ alpha E[dlog pi] = 0)
+    return -(adv * logp).mean()
+
+
+def sac_temperature_loss(log_alpha, logp_pi, target_entropy: float):
+    """Temperature loss J(alpha) = -log(alpha) (1/B sum_i log pi(a~_i|s_i) + H_target), on a
+    tensor ``log_alpha`` (for a torch optimizer); returns ``(loss, info)``. Its gradient
+    d J / d log(alpha) is :func:`sac_temperature_grad`, which SAC itself steps with
+    :class:`ScalarAdam`. info: ``entropy`` (detached)."""
+    g = logp_pi.detach().mean()
+    return -log_alpha * (g + target_entropy), {"entropy": -g}
+
+
+def sac_temperature_grad(logp_pi, target_entropy: float) -> float:
+    """d/dlog(alpha) of -log(alpha) E[log pi + H_target], i.e. -(E[log pi(a~|s)] + H_target), as
+    a Python float (SAC's temperature update with :class:`ScalarAdam`)."""
+    return -(logp_pi.detach().mean().item() + target_entropy)
 
 
 class ScalarAdam:

@@ -128,17 +128,32 @@ class SoftQ(Agent):
     def gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
-        with torch.no_grad():
-            y = soft_q_target(b.rewards, b.discounts, self.q_target(b.next_obs), c.alpha)
-        q_all = self.q_net(b.obs)
-        q = q_all.gather(1, b.actions.long().unsqueeze(1)).squeeze(1)
-        loss = F.huber_loss(q, y) if c.loss == "huber" else (q - y).pow(2).mean()
+        loss, info = soft_q_loss(self.q_net, self.q_target, b, c.alpha, loss=c.loss)
         self.flat.zero_grad()
         loss.backward()
         if c.max_grad_norm > 0:
             self.flat.clip_grad_norm_(c.max_grad_norm)
         self.optimizer.step()
-        with torch.no_grad():
-            logp = (q_all / c.alpha).log_softmax(-1)
-            entropy = -(logp.exp() * logp).sum(-1).mean()
-        return {"loss/q": loss.detach(), "train/q_mean": q.detach().mean(), "train/policy_entropy": entropy}
+        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"],
+                "train/policy_entropy": info["policy_entropy"]}
+
+
+def soft_q_loss(q_net, q_target, batch, alpha: float, *, loss: str = "huber"):
+    """Soft Q-learning TD loss on one minibatch; returns ``(loss, info)``.
+
+        y = R + gamma^m alpha log sum_a' exp(Q_phi'(s', a') / alpha),
+        L(phi) = 1/B sum_i l(Q_phi(s_i, a_i) - y_i),   l = Huber (``loss="huber"``) or square.
+
+    info (detached): ``q_mean`` and ``policy_entropy``, the mean entropy of the Boltzmann policy
+    pi(a|s) = softmax_a(Q_phi(s, a) / alpha) on ``batch.obs``.
+    """
+    b = batch
+    with torch.no_grad():
+        y = soft_q_target(b.rewards, b.discounts, q_target(b.next_obs), alpha)
+    q_all = q_net(b.obs)
+    q = q_all.gather(1, b.actions.long().unsqueeze(1)).squeeze(1)
+    out = F.huber_loss(q, y) if loss == "huber" else (q - y).pow(2).mean()
+    with torch.no_grad():
+        logp = (q_all / alpha).log_softmax(-1)
+        entropy = -(logp.exp() * logp).sum(-1).mean()
+    return out, {"q_mean": q.detach().mean(), "policy_entropy": entropy}

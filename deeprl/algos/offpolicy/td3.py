@@ -27,6 +27,7 @@ from deeprl.algos.offpolicy._common import (
     random_policy,
     target_copy,
 )
+from deeprl.algos.offpolicy.ddpg import frozen
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.data.collect import to_tensor
@@ -130,27 +131,20 @@ class TD3(Agent):
     def _gradient_step(self) -> dict:
         c = self.cfg
         b = self.replay.sample(c.batch_size, device=self.device)
-        scale = self.actor.scale
 
         # critics: clipped double-Q target with target policy smoothing
-        with torch.no_grad():
-            eps = (torch.randn_like(b.actions) * c.target_noise).clamp(-c.target_noise_clip, c.target_noise_clip)
-            next_a = self.actor_target(b.next_obs) + eps * scale
-            next_a = torch.max(torch.min(next_a, self.high), self.low)
-            y = b.rewards + b.discounts * self.critic_target(b.next_obs, next_a).min(0).values
-        q = self.critic(b.obs, b.actions)
-        critic_loss = (q - y).pow(2).mean(1).sum()
+        critic_loss, info = td3_critic_loss(self.critic, self.critic_target, self.actor_target, b,
+                                            target_noise=c.target_noise, target_noise_clip=c.target_noise_clip,
+                                            low=self.low, high=self.high, scale=self.actor.scale)
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
         self.grad_steps += 1
-        metrics = {"loss/critic": critic_loss.detach(), "train/q_mean": q.detach().mean()}
+        metrics = {"loss/critic": critic_loss.detach(), "train/q_mean": info["q_mean"]}
 
         # delayed actor and target updates
         if self.grad_steps % c.policy_delay == 0:
-            self.critic.requires_grad_(False)
-            actor_loss = -self.critic(b.obs, self.actor(b.obs), slice(0, 1))[0].mean()  # Q_1 only
-            self.critic.requires_grad_(True)
+            actor_loss, _ = td3_actor_loss(self.actor, self.critic, b)
             self.actor_flat.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()
@@ -158,3 +152,34 @@ class TD3(Agent):
             polyak_(self.actor_target_flat, self.actor_flat, c.tau)
             metrics["loss/actor"] = actor_loss.detach()
         return metrics
+
+
+def td3_critic_loss(critic, critic_target, actor_target, batch, *, target_noise: float, target_noise_clip: float,
+                    low, high, scale=None):
+    """Clipped double-Q regression with target policy smoothing; returns ``(loss, info)``.
+
+        a' = clip(mu_theta'(s') + clip(eps, -c, c) * scale, low, high),   eps ~ N(0, sigma^2)
+        y = R + gamma^m min_j Q_phi'_j(s', a'),   L(phi) = sum_j 1/B sum_i (Q_phi_j(s_i, a_i) - y_i)^2
+
+    sigma = ``target_noise`` and c = ``target_noise_clip`` are fractions of half the action range
+    ``scale`` (default: ``actor_target.scale``); ``low``/``high`` are the action bounds (tensors).
+    eps is drawn by ``torch.randn_like`` from torch's global generator. info: ``q_mean`` (detached,
+    over all critics).
+    """
+    b = batch
+    scale = actor_target.scale if scale is None else scale
+    with torch.no_grad():
+        eps = (torch.randn_like(b.actions) * target_noise).clamp(-target_noise_clip, target_noise_clip)
+        next_a = actor_target(b.next_obs) + eps * scale
+        next_a = torch.max(torch.min(next_a, high), low)
+        y = b.rewards + b.discounts * critic_target(b.next_obs, next_a).min(0).values
+    q = critic(b.obs, b.actions)
+    return (q - y).pow(2).mean(1).sum(), {"q_mean": q.detach().mean()}
+
+
+def td3_actor_loss(actor, critic, batch):
+    """L(theta) = -1/B sum_i Q_phi_1(s_i, mu_theta(s_i)) (first critic only); returns
+    ``(loss, {})``; the critic gets no gradient."""
+    with frozen(critic):
+        q1 = critic(batch.obs, actor(batch.obs), slice(0, 1))[0]
+    return -q1.mean(), {}
