@@ -182,11 +182,16 @@ def _resume(run_dir: Path, progress: bool, steps: int | None = None) -> int:
     agent = cls.from_state_dict(state, source=source)
     if steps is not None:
         agent.set_budget(steps)
-    if agent.train_state["env_steps"] >= agent.run.total_steps:
-        print(f"{run_dir} already reached its budget of {agent.run.total_steps} steps; extend it with "
+    from deeprl.core.types import BUDGET_COUNTER
+    from deeprl.runners.cadence import budget, finished
+
+    if finished(agent):
+        print(f"{run_dir} already reached its budget of {budget(agent)} steps; extend it with "
               f"`deeprl train --resume {run_dir} --steps N`", file=sys.stderr)
         return 0
-    print(f"resuming from env step {agent.train_state['env_steps']} of {agent.run.total_steps}", file=sys.stderr)
+    counter = BUDGET_COUNTER[agent.loop]
+    print(f"resuming from {counter.replace('_', ' ')[:-1]} {agent.train_state.get(counter, 0)} of {budget(agent)}",
+          file=sys.stderr)
     return _run(agent, run_dir, progress)
 
 
@@ -350,8 +355,8 @@ def cmd_collect_demos(args) -> int:
 
 def cmd_export_policy(args) -> int:
     from deeprl.core.seeding import seed_everything
-    from deeprl.experts import export_policy, load_policy
     from deeprl.data.evaluate import evaluate
+    from deeprl.experts import export_policy, load_policy
 
     src = Path(args.checkpoint)
     if src.is_dir():

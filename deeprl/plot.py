@@ -1,4 +1,5 @@
-"""Learning curves from run directories: x = environment steps, mean +/- std across seeds."""
+"""Learning curves from run directories: x = environment steps (gradient steps for a run that
+takes none, e.g. behaviour cloning), mean +/- std across seeds."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,15 @@ import yaml
 from deeprl.core.errors import CheckpointError
 
 STEP = "time/env_steps"
+X_LABELS = {"time/env_steps": "environment steps", "time/grad_steps": "gradient steps", "time/iterations": "iterations"}
+
+
+def step_column(data: dict[str, np.ndarray]) -> str:
+    """The column a run counts its progress in: env steps, unless it took none."""
+    for key in X_LABELS:
+        if key in data and np.nanmax(data[key], initial=0) > 0:
+            return key
+    return STEP
 
 
 def read_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -28,9 +38,10 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def curve(data: dict[str, np.ndarray], metric: str):
-    if metric not in data or STEP not in data:
+    step = step_column(data)
+    if metric not in data or step not in data:
         return None
-    x, y = data[STEP], data[metric]
+    x, y = data[step], data[metric]
     ok = ~np.isnan(y)
     if not ok.any():
         return None
@@ -70,9 +81,10 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
 
     groups: dict[tuple[str, str], list] = defaultdict(list)
     refs: dict[tuple[str, str], list] = defaultdict(list)
-    used_metric = None
+    used_metric, x_label = None, None
     for rd in run_dirs:
         cfg, data = read_run(Path(rd))
+        x_label = x_label or X_LABELS[step_column(data)]
         refs[(cfg["algo"], cfg["run"]["env_id"])].extend(reference_lines(Path(rd), cfg, data))
         m = metric or ("eval/return_mean" if curve(data, "eval/return_mean") is not None
                        else "train/episode_return_mean")
@@ -102,7 +114,7 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
                 v = float(np.mean(values))
                 ax.axhline(v, color="k" if style == "--" else "tab:red", ls=style, lw=1.2,
                            label=f"{label} {v:.0f}" + (f" ({algo} {env})" if len(refs) > 1 else ""))
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel(x_label)
     ax.set_ylabel(used_metric)
     ax.set_title(title or "learning curves (mean ± std across seeds)")
     ax.grid(alpha=0.3)

@@ -143,6 +143,43 @@ def test_dagger_resume_equals_uninterrupted(tmp_path):
         strip(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
 
 
+def test_bc_counts_gradient_steps_and_resumes_a_run_written_before_grad_steps(tmp_path):
+    """BC runs in the offline loop: no env steps; budget, evals and checkpoints in gradient steps. A run
+    directory from before grad_steps existed (env_steps counted BC's gradient steps) resumes exactly."""
+    kw = dict(seed=3, preset="none", total_steps=300, demo_episodes=2, steps_per_iteration=50, eval_every=100,
+              eval_episodes=2, checkpoint_every=100, torch_threads=1)
+    ref = BC(OBSTACLE, **kw)
+    summary = train(ref, run_dir=tmp_path / "ref")
+    assert (summary["env_steps"], summary["grad_steps"], summary["iterations"]) == (0, 300, 6)
+    rows = list(csv.DictReader(open(tmp_path / "ref" / "metrics.csv")))
+    assert [r["time/grad_steps"] for r in rows if r["eval/return_mean"]] == ["100", "200", "300", "300"]
+    assert {r["time/env_steps"] for r in rows} == {"0"}
+    agent = BC(OBSTACLE, **kw)
+    interrupt_after(agent, 170)  # one update per gradient step: checkpoint at 100, rows up to 150 written
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    # rewrite the run as the previous format had it: no grad_steps, env_steps = gradient steps
+    ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
+    from deeprl.core import checkpoint
+
+    state = checkpoint.load(ckpt)
+    state["train"]["env_steps"] = state["train"].pop("grad_steps")
+    checkpoint.save(state, ckpt)
+    old = [{("time/env_steps" if k == "time/grad_steps" else k): v for k, v in r.items() if k != "time/env_steps"}
+           for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
+    with open(tmp_path / "run" / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(old[0]))
+        w.writeheader()
+        w.writerows(old)
+    resumed = BC.load(ckpt)
+    assert (resumed.train_state["env_steps"], resumed.train_state["grad_steps"]) == (0, 100)
+    train(resumed, run_dir=tmp_path / "run")
+    for (k, a), b in zip(ref.policy.state_dict().items(), resumed.policy.state_dict().values()):
+        assert torch.equal(a, b), k
+    losses = lambda p: [r["loss/imitation"] for r in csv.DictReader(open(p)) if r.get("loss/imitation")]  # noqa
+    assert losses(tmp_path / "run" / "metrics.csv") == losses(tmp_path / "ref" / "metrics.csv")
+
+
 # -- bad input ---------------------------------------------------------------------------------------------
 def test_expert_with_other_spaces_is_refused_naming_both(tmp_path):
     export_policy(SAC("Pendulum-v1", preset="none", torch_threads=1, buffer_size=1000), tmp_path / "pend.pt")

@@ -55,7 +55,11 @@ def test_trains_evaluates_and_round_trips_a_checkpoint(name, tmp_path):
     env, steps, kw = CASES[name]
     agent = ALGORITHMS[name](env, seed=1, total_steps=steps, **FAST, **kw)
     summary = train(agent, run_dir=tmp_path / "run")
-    assert summary["env_steps"] >= steps and summary["eval_return_mean"] is not None
+    assert summary["eval_return_mean"] is not None
+    if agent.loop == "solve":  # dynamic programming on the known model: no sample is taken
+        assert summary["env_steps"] == 0 and summary["grad_steps"] == 0 and summary["iterations"] == 1
+    else:
+        assert summary["env_steps"] >= steps
     assert not agent.modules() and tables(agent)  # tables only, stored as arrays
     loaded = ALGORITHMS[name].load(tmp_path / "run" / "checkpoints" / "latest.pt")
     for k, v in tables(agent).items():
@@ -140,8 +144,8 @@ def test_bandit_agents_log_regret(tmp_path, capsys):
         last = rows(run_dir)[-2]  # the last training row (the final row holds the evaluation)
         assert int(last["time/env_steps"]) == 4000
         agent = ALGORITHMS[name].load(run_dir / "checkpoints" / "latest.pt")
-        assert agent.summary_extra()["cumulative_regret"] == pytest.approx(float(last["regret/cumulative"]))
-        assert agent.summary_extra()["plays"] == 4000
+        assert agent.summary()["cumulative_regret"] == pytest.approx(float(last["regret/cumulative"]))
+        assert agent.summary()["plays"] == 4000
         results[name] = float(last["regret/cumulative"])
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["eval_return_mean"] == pytest.approx(800, abs=60)  # the best arm (p = 0.8) over 1000 plays

@@ -5,9 +5,16 @@ loading and ``learn``. An algorithm file subclasses :class:`Agent` once and supp
 - ``build()``: networks and optimisers from ``self.obs_space``, ``self.act_space``, ``self.cfg``,
 - ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors (the default
   samples ``self.actor(obs)``, a distribution),
-- ``rollout_spec() -> ("steps", n) | ("episodes", n)``: the data one update consumes,
-- ``update(batch, progress) -> dict`` of float metrics,
-- ``modules()`` (nn.Modules/optimisers to checkpoint) and optionally ``extra_state()``.
+- ``loop``: which training loop runs it (deeprl/runners): ``collect`` (the default: collect a
+  rollout, update), ``offline`` (minibatches of ``dataset()``, one gradient step each) or
+  ``solve`` (one ``update`` that solves a known model, no collector),
+- ``rollout_spec() -> ("steps", n) | ("episodes", n) | None``: the data one update consumes
+  (collecting loop; ``None``: this iteration collects nothing),
+- ``update(batch, progress) -> dict`` of float metrics; it reads ``train_state`` (the loop's
+  counters) and never writes it, and reports the gradient steps it took as
+  ``train/gradient_steps``,
+- ``modules()`` (nn.Modules/optimisers to checkpoint) and optionally ``extra_state()``,
+  ``prepare()`` (load data before the loop starts) and ``summary()`` (extra summary fields).
 
 There is no deeper hierarchy: algorithms never inherit from each other.
 """
@@ -25,6 +32,7 @@ from gymnasium import spaces
 from deeprl.core import checkpoint, config
 from deeprl.core.errors import CheckpointError, ConfigError
 from deeprl.core.seeding import rng_state, seed_everything, set_rng_state
+from deeprl.core.types import BUDGET_COUNTER
 from deeprl.data.collect import Collector, map_obs, to_tensor
 from deeprl.envs.make import check_env_id, make_vec_env, obs_space_of
 from deeprl.envs.spaces import space_from_dict, space_to_dict
@@ -38,7 +46,9 @@ class Agent:
     name: str = ""
     Config: type = object
     action_spaces: tuple = (spaces.Discrete, spaces.Box)
-    log_every: int = 0  # env steps between metrics rows (0: every iteration); RunConfig.log_every overrides
+    loop: str = "collect"  # a key of deeprl.core.types.BUDGET_COUNTER
+    evaluate_first_iteration: bool = False  # evaluate after iteration 0 too (DAgger: the BC policy)
+    log_every: int = 0  # budget-counter units between metrics rows (0: every iteration); RunConfig.log_every overrides
     # Small on-policy updates are dispatch-bound (1 thread is fastest); replay-based updates on
     # 256-wide layers are matmul-bound and gain ~1.3-1.8x from a second thread.
     default_torch_threads: int = 1
@@ -80,7 +90,7 @@ class Agent:
         self.reward_scaler = None
         self.collector = None  # created by the runner on the first learn()
         self._pending_collector_state = None  # (collector, reward scaler) state from a checkpoint
-        self.train_state = {"env_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
+        self.train_state = {"env_steps": 0, "grad_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
                             "next_eval": run.eval_every or None, "next_checkpoint": run.checkpoint_every or None,
                             "last_eval": None, "next_log": 0}
         self.build()
@@ -113,8 +123,19 @@ class Agent:
 
         return act
 
-    def rollout_spec(self) -> tuple[str, int]:
+    def rollout_spec(self) -> tuple[str, int] | None:
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Load what training needs (e.g. demonstrations) before the loop writes anything."""
+
+    def dataset(self):
+        """The fixed dataset of the offline loop: indexable by a tensor of indices, with ``len``."""
+        raise NotImplementedError
+
+    def summary(self) -> dict:
+        """Extra fields for ``summary.json`` (e.g. a bandit's regret)."""
+        return {}
 
     def update(self, batch, progress: float) -> dict:
         raise NotImplementedError
@@ -180,18 +201,21 @@ class Agent:
                          action_high=self.act_space.high if box else None)
 
     def set_budget(self, total_steps: int) -> None:
-        """Change the run's budget of environment steps, e.g. to train a finished run on.
-        Schedules defined as fractions of the budget (DQN's epsilon, tabular epsilon) follow the
-        new budget from the current step on."""
-        done = self.train_state["env_steps"]
+        """Change the run's budget (environment steps; gradient steps for an offline loop), e.g. to
+        train a finished run on. Schedules defined as fractions of the budget (DQN's epsilon,
+        tabular epsilon) follow the new budget from the current step on."""
+        counter = BUDGET_COUNTER[self.loop]
+        done = self.train_state[counter] if counter != "iterations" else 0
         if int(total_steps) < max(done, 1):
-            raise ConfigError(f"total_steps={total_steps} is below the {done} env steps this run has already "
-                              f"taken" if done else f"total_steps must be at least 1, got {total_steps}")
+            what = counter.replace("_", " ")
+            raise ConfigError(f"total_steps={total_steps} is below the {done} {what} this run has already taken"
+                              if done else f"total_steps must be at least 1, got {total_steps}")
         self.run = dataclasses.replace(self.run, total_steps=int(total_steps))
 
     def learn(self, total_steps: int | None = None, run_dir: str | Path | None = None,
               progress: bool = False, log_stdout: bool = False):
-        """Train until ``total_steps`` environment steps in all (default: the config's)."""
+        """Train until ``total_steps`` in all (default: the config's): environment steps, or
+        gradient steps for an offline algorithm (BC)."""
         from deeprl.runners.train import train
 
         if total_steps is not None:
@@ -242,13 +266,25 @@ class Agent:
             agent.load_extra_state(d.get("extra", {}))
             if d["normalizers"]["obs"] is not None and agent.obs_normalizer is not None:
                 agent.obs_normalizer.load_state_dict(d["normalizers"]["obs"])
-            agent.train_state.update(d["train"])
+            agent.train_state.update(_counters_of(d["train"], cls.loop))
             set_rng_state(agent.rng, d["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"{source} does not match a {cls.name} agent "
                                   f"({str(e).splitlines()[0][:160]})") from None
         agent._pending_collector_state = (d.get("collector"), d["normalizers"].get("reward"))
         return agent
+
+
+def _counters_of(train: dict, loop: str) -> dict:
+    """A checkpoint's counters. Checkpoints written before ``grad_steps`` existed (2026-12-03)
+    counted an offline algorithm's (BC's) gradient steps as ``env_steps``."""
+    train = dict(train)
+    if "grad_steps" not in train:
+        offline = loop == "offline"
+        train["grad_steps"] = train.get("env_steps", 0) if offline else 0
+        if offline:
+            train["env_steps"] = 0
+    return train
 
 
 def _is_single(obs, space) -> bool:

@@ -12,7 +12,10 @@ STEP_KEY = "time/env_steps"
 
 class Logger:
     def __init__(self, run_dir: str | Path | None, stdout: bool = True, tensorboard: bool = True,
-                 resume_step: int | None = None):
+                 resume_step: int | None = None, step_key: str = STEP_KEY):
+        """``step_key``: the column that counts the run's progress (the TensorBoard step; rows
+        after ``resume_step`` in it are dropped on resume)."""
+        self.step_key = step_key
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.stdout = stdout
         self.header: list[str] | None = None
@@ -33,7 +36,9 @@ class Logger:
         with open(self.csv_path, newline="") as f:
             rows = list(csv.DictReader(f))
             header = list(rows[0].keys()) if rows else None
-        rows = [r for r in rows if r.get(STEP_KEY) and float(r[STEP_KEY]) <= step]
+        # a run written before its step column existed counted its progress in time/env_steps
+        key = self.step_key if header is None or self.step_key in header else STEP_KEY
+        rows = [r for r in rows if r.get(key) and float(r[key]) <= step]
         self.header = header
         self._rewrite(rows)
 
@@ -45,10 +50,10 @@ class Logger:
                 w.writerows(rows)
 
     def log(self, metrics: dict[str, float]) -> None:
-        step = int(metrics[STEP_KEY])
+        step = int(metrics[self.step_key])
         if self.tb is not None:
             for k, v in metrics.items():
-                if k != STEP_KEY and v is not None and isinstance(v, (int, float)):
+                if k != self.step_key and v is not None and isinstance(v, (int, float)):
                     self.tb.add_scalar(k, v, step)
         if self.run_dir is not None:
             self._write_csv(metrics)

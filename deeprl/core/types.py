@@ -30,3 +30,25 @@ class Rollout:
     @property
     def num_steps(self) -> int:
         return int(self.valid.sum())
+
+
+# The counter each kind of training loop spends its budget (``RunConfig.total_steps``) on, and that
+# evaluation, checkpoint and log intervals are measured in. ``env_steps`` counts real environment
+# interactions only; ``grad_steps`` gradient steps; ``iterations`` rounds of the loop.
+BUDGET_COUNTER = {"collect": "env_steps", "offline": "grad_steps", "solve": "iterations"}
+LOOPS = tuple(BUDGET_COUNTER)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Inputs and targets of supervised data (e.g. observations and expert actions), as tensors;
+    ``data[idx]`` is the minibatch ``(inputs[idx], targets[idx])``."""
+
+    inputs: object
+    targets: object
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, idx):
+        return self.inputs[idx], self.targets[idx]

@@ -11,10 +11,10 @@ import torch
 
 from deeprl.algos.planning.ilqr import ILQR
 from deeprl.algos.planning.lqr import LQR
+from deeprl.algos.planning.mpc import MPC, MPCController, make_planner, shift_plan
 from deeprl.core.errors import ConfigError
 from deeprl.envs.linear_quadratic import LQ_ID
 from deeprl.planning.ilqr import ilqr
-from deeprl.algos.planning.mpc import MPC, MPCController, make_planner, shift_plan
 
 
 def wrap(th):

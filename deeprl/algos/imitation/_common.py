@@ -165,18 +165,23 @@ def demo_tensors(agent, demos: Demonstrations) -> tuple[torch.Tensor, torch.Tens
             action_tensor(demos.actions, agent.act_space, agent.device))
 
 
+def imitation_step(agent, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """One Adam step of the imitation loss on a minibatch; returns the loss."""
+    loss = imitation_loss(agent.policy, obs, actions, agent.cfg.loss)
+    agent.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    agent.optimizer.step()
+    return loss.detach()
+
+
 def fit(agent, steps: int) -> torch.Tensor:
     """``steps`` Adam steps of the imitation loss on random minibatches of ``agent.data``;
     returns the last minibatch's loss."""
-    c = agent.cfg
     obs, actions = agent.data
     loss = torch.zeros(())
-    for idx in torch.from_numpy(agent.rng.integers(0, len(actions), (steps, c.batch_size))):
-        loss = imitation_loss(agent.policy, obs[idx], actions[idx], c.loss)
-        agent.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        agent.optimizer.step()
-    return loss.detach()
+    for idx in torch.from_numpy(agent.rng.integers(0, len(actions), (steps, agent.cfg.batch_size))):
+        loss = imitation_step(agent, obs[idx], actions[idx])
+    return loss
 
 
 def dataset_state(agent) -> dict:

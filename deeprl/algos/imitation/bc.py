@@ -12,9 +12,10 @@ behaviour depends on more than the current observation.
 
 The demonstrations are ``demos`` (a Minari dataset, see ``deeprl collect-demos``) or
 ``demo_episodes`` episodes of ``expert`` (a shipped expert by default), collected on the first
-update. BC takes no environment steps: its progress counter (``env_steps`` in metrics and the
-summary, ``--steps`` on the command line) counts gradient steps. ``summary.json`` reports the
-expert's return (``expert_return_mean``) beside the learner's.
+update. BC runs in the offline loop (deeprl/runners/offline_loop.py): it takes no environment
+steps (``env_steps`` stays 0), and its budget (``--steps`` on the command line) and the
+evaluation and checkpoint intervals count gradient steps (``grad_steps``). ``summary.json``
+reports the expert's return (``expert_return_mean``) beside the learner's.
 """
 from __future__ import annotations
 
@@ -25,15 +26,16 @@ from deeprl.algos.imitation._common import (
     dataset_state,
     demo_tensors,
     expert_reference,
-    fit,
     get_demos,
     get_expert,
+    imitation_step,
     init_learner,
     load_dataset_state,
     policy_act,
 )
 from deeprl.core.agent import Agent
 from deeprl.core.config import param
+from deeprl.core.types import Labelled
 from deeprl.nn.networks import ACTIVATIONS
 
 
@@ -60,9 +62,11 @@ class BCConfig:
 class BC(Agent):
     name = "bc"
     Config = BCConfig
+    loop = "offline"
 
     def build(self):
         init_learner(self)
+        self.log_every = self.cfg.steps_per_iteration  # one metrics row per iteration
 
     def modules(self):
         return {"policy": self.policy, "optimizer": self.optimizer}
@@ -72,9 +76,6 @@ class BC(Agent):
 
     def act(self, obs, deterministic: bool = False):
         return policy_act(self.policy, obs, deterministic)
-
-    def rollout_spec(self):
-        return "none", 0
 
     def prepare(self):
         """Load the expert and the demonstrations (with histories) once; the runner calls this
@@ -86,13 +87,12 @@ class BC(Agent):
         self.data = demo_tensors(self, demos)
         self.reference = expert_reference(self, self.expert, demos)
 
+    def dataset(self) -> Labelled:
+        return Labelled(*self.data)
+
     def update(self, batch, progress):
-        self.prepare()
-        ts = self.train_state
-        n = min(self.cfg.steps_per_iteration, self.run.total_steps - ts["env_steps"])
-        loss = fit(self, n)
-        ts["env_steps"] += n  # gradient steps (BC takes no environment steps)
-        return {"loss/imitation": loss, "train/dataset_size": float(len(self.data[1]))}
+        obs, actions = batch
+        return {"loss/imitation": imitation_step(self, obs, actions), "train/dataset_size": float(len(self.data[1]))}
 
     def extra_state(self):
         return dataset_state(self)
@@ -100,5 +100,5 @@ class BC(Agent):
     def load_extra_state(self, state):
         load_dataset_state(self, state)
 
-    def summary_extra(self):
+    def summary(self):
         return dict(self.reference)

@@ -59,11 +59,10 @@ class DAggerConfig(BCConfig):
 class DAgger(Agent):
     name = "dagger"
     Config = DAggerConfig
+    evaluate_first_iteration = True  # evaluate the behaviour-cloning policy of iteration 0 too
 
     def build(self):
         init_learner(self)
-        if self.run.eval_every:
-            self.train_state["next_eval"] = 0  # evaluate the behaviour-cloning policy of iteration 0 too
 
     def modules(self):
         return {"policy": self.policy, "optimizer": self.optimizer}
@@ -87,7 +86,7 @@ class DAgger(Agent):
 
     def rollout_spec(self):
         if self.train_state["iterations"] == 0:
-            return "none", 0  # iteration 0: behaviour cloning on the demonstrations
+            return None  # iteration 0: behaviour cloning on the demonstrations, no collection
         return "steps", -(-self.cfg.rollout_steps // self.run.num_envs)
 
     def behaviour_policy(self):
@@ -125,6 +124,7 @@ class DAgger(Agent):
             metrics = {"dagger/new_states": float(len(obs)), "dagger/action_disagreement": disagreement}
         loss = fit(self, c.steps_per_iteration)  # 4. train on the aggregated dataset
         return {**metrics, "loss/imitation": loss, "train/dataset_size": float(len(self.data[1])),
+                "train/gradient_steps": float(c.steps_per_iteration),
                 "dagger/iteration": float(self.train_state["iterations"])}
 
     def extra_state(self):
@@ -133,5 +133,5 @@ class DAgger(Agent):
     def load_extra_state(self, state):
         load_dataset_state(self, state)
 
-    def summary_extra(self):
+    def summary(self):
         return dict(self.reference)

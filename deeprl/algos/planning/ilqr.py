@@ -155,7 +155,7 @@ class ILQR(Agent):
                 "plan/unconverged": float(self.unconverged),
                 "plan/iterations_per_plan": self.iterations / max(self.num_plans, 1)}
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions,
                 "plans": self.num_plans}
 

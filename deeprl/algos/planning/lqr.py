@@ -1,7 +1,8 @@
 """LQR: the optimal controller of a linear-quadratic env by dynamic programming; CS285 lecture 10.
 
 The environment (``deeprl/LinearQuadratic-v0`` or any env whose unwrapped object has
-``A, B, Q, R, Q_final, Sigma, horizon``, read by :func:`deeprl.planning.lqr.lqr_problem_of`) states its problem ``x' = A x + B u (+ w)``, cost
+``A, B, Q, R, Q_final, Sigma, horizon``, read by :func:`deeprl.planning.lqr.lqr_problem_of`)
+states its problem ``x' = A x + B u (+ w)``, cost
 ``1/2 x^T Q x + 1/2 u^T R u`` and terminal cost; :func:`deeprl.planning.lqr.lqr_backward` solves
 it once (``reg`` adds ``reg I`` to ``Q_uu``; a problem whose ``Q_uu`` is not positive definite is
 refused with a one-line error instead of returning NaNs), and the agent acts with
@@ -90,7 +91,7 @@ class LQR(Agent):
     def update(self, batch, progress):
         return {"time/per_action_s": self.clock.per_action}
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions}
 
     def modules(self):

@@ -66,7 +66,7 @@ class MCTSAgent(Agent):
         return {"time/per_action_s": self.clock.per_action,
                 "plan/sim_steps_per_action": self.sim_steps / max(self.clock.actions, 1)}
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions}
 
     def modules(self):

@@ -162,7 +162,7 @@ class MPC(Agent):
             metrics["plan/predicted_return"] = info.best_cost
         return metrics
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions}
 
     def modules(self):

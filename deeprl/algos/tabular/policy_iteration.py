@@ -35,6 +35,7 @@ class PolicyIteration(Agent):
     name = "policy_iteration"
     Config = PolicyIterationConfig
     action_spaces = (spaces.Discrete,)
+    loop = "solve"
 
     def build(self):
         self.n_states, _ = table_shape(self.name, self.run.env_id, self.obs_space, self.act_space)
@@ -47,16 +48,12 @@ class PolicyIteration(Agent):
         a = self.policy[states_of(obs)]  # deterministic either way
         return torch.as_tensor(a), torch.zeros(len(a))
 
-    def rollout_spec(self):
-        return "none", 0
-
     def update(self, batch, progress):
         V, policy, self.rounds = policy_iteration(self.mdp, self.cfg.gamma, self.cfg.max_iter)
         self.V, self.policy = V, policy[: self.n_states]
-        self.train_state["env_steps"] = self.run.total_steps  # solved: the budget is spent without sampling
         return {"dp/policy_evaluations": float(self.rounds), "dp/start_value": float(self.start @ V[: self.n_states])}
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"policy_evaluations": self.rounds, "start_value": float(self.start @ self.V[: self.n_states])}
 
     def modules(self):

@@ -61,7 +61,7 @@ class UCB(Agent):
     def update(self, batch, progress):
         return bandit_update(self.algorithm, self.regret, batch)
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return self.regret.summary()
 
     def modules(self):

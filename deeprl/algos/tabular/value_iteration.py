@@ -37,6 +37,7 @@ class ValueIteration(Agent):
     name = "value_iteration"
     Config = ValueIterationConfig
     action_spaces = (spaces.Discrete,)
+    loop = "solve"
 
     def build(self):
         self.n_states, _ = table_shape(self.name, self.run.env_id, self.obs_space, self.act_space)
@@ -49,19 +50,15 @@ class ValueIteration(Agent):
         a = self.policy[states_of(obs)]  # deterministic either way
         return torch.as_tensor(a), torch.zeros(len(a))
 
-    def rollout_spec(self):
-        return "none", 0
-
     def update(self, batch, progress):
         c = self.cfg
         V, policy, self.sweeps = value_iteration(self.mdp, c.gamma, c.tol, c.max_iter)
         self.V, self.policy = V, policy[: self.n_states]
-        self.train_state["env_steps"] = self.run.total_steps  # solved: the budget is spent without sampling
         residual = np.max(np.abs(q_from_v(self.mdp, V, c.gamma).max(axis=1) - V))
         return {"dp/sweeps": float(self.sweeps), "dp/bellman_residual": float(residual),
                 "dp/start_value": float(self.start @ V[: self.n_states])}
 
-    def summary_extra(self) -> dict:
+    def summary(self) -> dict:
         return {"sweeps": self.sweeps, "start_value": float(self.start @ self.V[: self.n_states])}
 
     def modules(self):

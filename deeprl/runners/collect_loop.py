@@ -1,0 +1,27 @@
+"""The collecting loop (on-policy RL, and algorithms that act in the env while they learn):
+
+    repeat until env_steps >= budget:
+        batch   <- collector.collect(behaviour policy, algorithm.rollout_spec())   (None: no collection)
+        metrics <- algorithm.update(batch, progress)            # reads counters, never writes them
+        env_steps <- collector.env_steps;  grad_steps += metrics["train/gradient_steps"];  iterations += 1
+        cadence.after_iteration(metrics)                        # log / evaluate / checkpoint when due
+
+Only the collector advances ``env_steps``: it counts real environment interactions.
+"""
+from __future__ import annotations
+
+
+def run(agent, collector, cadence) -> None:
+    ts, budget = agent.train_state, agent.run.total_steps
+    while not cadence.done:
+        spec = agent.rollout_spec()
+        batch = None
+        if spec is not None:
+            kind, n = spec
+            policy = agent.behaviour_policy()
+            batch = collector.collect_steps(policy, n) if kind == "steps" else collector.collect_episodes(policy, n)
+            ts["env_steps"] = collector.env_steps
+        metrics = agent.update(batch, progress=ts["env_steps"] / budget)
+        ts["grad_steps"] += int(metrics.get("train/gradient_steps", 0))
+        ts["iterations"] += 1
+        cadence.after_iteration(metrics)
