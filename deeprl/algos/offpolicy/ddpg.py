@@ -10,7 +10,6 @@ is learned by ascending Q. Each gradient step on a replay minibatch (s, a, R, ga
 Exploration adds Gaussian (``noise_type=normal``) or Ornstein-Uhlenbeck (``ou``) noise to
 mu(s), its scale a fraction of half the action range.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -41,7 +40,8 @@ class DDPGConfig:
     buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
     learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
     batch_size: int = param(256, "minibatch size", low=1)
-    learning_rate: float = param(1e-3, "Adam learning rate (actor and critic)", low=0.0, low_open=True, aliases=("lr",))
+    learning_rate: float = param(1e-3, "Adam learning rate (actor and critic)", low=0.0, low_open=True,
+                                 aliases=("lr",))
     gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
     tau: float = param(0.005, "Polyak rate of the target networks", low=0.0, high=1.0, low_open=True)
     train_freq: int = param(1, "env steps (or episodes) per env between updates", low=1)
@@ -77,14 +77,8 @@ class DDPG(Agent):
         self.ou_state = np.zeros((self.run.num_envs,) + self.act_space.shape)
 
     def modules(self):
-        return {
-            "actor": self.actor,
-            "critic": self.critic,
-            "actor_target": self.actor_target,
-            "critic_target": self.critic_target,
-            "actor_opt": self.actor_opt,
-            "critic_opt": self.critic_opt,
-        }
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
         return {"ou_state": self.ou_state, "replay": self.replay.state_dict()}
@@ -101,8 +95,7 @@ class DDPG(Agent):
         a = self.actor(obs)
         if not deterministic:
             a = (a + self.cfg.action_noise * self.actor.scale * torch.randn_like(a)).clamp(
-                self.actor.center - self.actor.scale, self.actor.center + self.actor.scale
-            )
+                self.actor.center - self.actor.scale, self.actor.center + self.actor.scale)
         return a, torch.zeros(a.shape[0])
 
     def behaviour_policy(self):
@@ -121,7 +114,6 @@ class DDPG(Agent):
                 eps = self.ou_state
             a = np.clip(mu + c.action_noise * half * eps, low, high).astype(np.float32)
             return a, np.zeros(len(a), np.float32)
-
         return act
 
     # -- learning -----------------------------------------------------------------------------
@@ -151,7 +143,8 @@ class DDPG(Agent):
 
         polyak_(self.critic_target_flat, self.critic_flat, c.tau)
         polyak_(self.actor_target_flat, self.actor_flat, c.tau)
-        return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(), "train/q_mean": info["q_mean"]}
+        return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(),
+                "train/q_mean": info["q_mean"]}
 
 
 def ddpg_critic_loss(critic, critic_target, actor_target, batch):

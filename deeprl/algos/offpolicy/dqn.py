@@ -19,7 +19,6 @@ steps (hard copy, or Polyak averaging with ``tau < 1``) and gradient-norm clippi
 
 The ``rainbow`` preset turns all of them on.
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -59,15 +58,16 @@ class DQNConfig:
     train_freq: int = param(4, "env steps per env between updates", low=1)
     gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
     target_update_interval: int = param(10_000, "env steps between target-network updates", low=1)
-    tau: float = param(
-        1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0, low_open=True
-    )
-    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays", low=0.0, high=1.0)
+    tau: float = param(1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0,
+                       low_open=True)
+    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays", low=0.0,
+                                        high=1.0)
     exploration_initial_eps: float = param(1.0, "initial epsilon", low=0.0, high=1.0)
     exploration_final_eps: float = param(0.05, "final epsilon", low=0.0, high=1.0)
     loss: str = param("huber", "TD loss", choices=("huber", "mse"))
     max_grad_norm: float = param(10.0, "clip the global gradient norm (0: off)", low=0.0)
-    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the Q-network (after the CNN for images)", low=1)
+    hidden_sizes: tuple[int, ...] = param((64, 64), "hidden layers of the Q-network (after the CNN for "
+                                          "images)", low=1)
     activation: str = param("relu", "hidden activation", choices=tuple(ACTIVATIONS))
     adam_eps: float = param(1e-8, "Adam epsilon", low=0.0, low_open=True)
     double_q: bool = param(False, "double Q-learning target")
@@ -99,21 +99,12 @@ class DQN(Agent):
         if c.distributional and c.v_max <= c.v_min:
             raise ConfigError(f"v_max ({c.v_max}) must be greater than v_min ({c.v_min})")
         self.n_actions = int(self.act_space.n)
-        self.q_net = QNetwork(
-            self.obs_space,
-            self.n_actions,
-            c.hidden_sizes,
-            c.activation,
-            c.dueling,
-            c.noisy,
-            c.noisy_sigma0,
-            c.n_atoms if c.distributional else 1,
-        ).to(self.device)
+        self.q_net = QNetwork(self.obs_space, self.n_actions, c.hidden_sizes, c.activation, c.dueling, c.noisy,
+                              c.noisy_sigma0, c.n_atoms if c.distributional else 1).to(self.device)
         self.q_target, self.target_flat = target_copy(self.q_net)
         self.flat = FlatParams(self.q_net)
-        self.optimizer = torch.optim.Adam(
-            [self.flat.param], lr=c.learning_rate, eps=c.adam_eps, **fast_adam_kwargs(self.device)
-        )
+        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
+                                          **fast_adam_kwargs(self.device))
         self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)
         self.replay = make_replay(self, c.n_step, c.prioritized, c.priority_alpha)
 
@@ -215,15 +206,8 @@ class DQN(Agent):
         if c.noisy:
             self.q_net.reset_noise()
             self.q_target.reset_noise()
-        loss, info = dqn_loss(
-            self.q_net,
-            self.q_target,
-            b,
-            double_q=c.double_q,
-            loss=c.loss,
-            support=self.support if c.distributional else None,
-            next_target=next_target,
-        )
+        loss, info = dqn_loss(self.q_net, self.q_target, b, double_q=c.double_q, loss=c.loss,
+                              support=self.support if c.distributional else None, next_target=next_target)
         self.flat.zero_grad()
         loss.backward()
         if c.max_grad_norm > 0:
@@ -234,7 +218,8 @@ class DQN(Agent):
         return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"]}
 
 
-def dqn_loss(q_net, q_target, batch, *, double_q: bool = False, loss: str = "huber", support=None, next_target=None):
+def dqn_loss(q_net, q_target, batch, *, double_q: bool = False, loss: str = "huber", support=None,
+             next_target=None):
     """The (Rainbow) DQN loss on one replay minibatch; returns ``(loss, info)``.
 
     ``batch`` has ``obs``, ``actions`` (B,), ``rewards`` R (n-step sums), ``discounts`` gamma^m
@@ -294,15 +279,8 @@ PRESAMPLE_ROWS = 16_384  # at most this many transitions drawn and target-evalua
 def _rows(b, sl):
     """Rows ``sl`` of a replay batch (views)."""
     take = lambda x: {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]  # noqa: E731
-    return b._replace(
-        obs=take(b.obs),
-        actions=b.actions[sl],
-        rewards=b.rewards[sl],
-        discounts=b.discounts[sl],
-        next_obs=take(b.next_obs),
-        weights=None,
-        indices=b.indices[sl],
-    )
+    return b._replace(obs=take(b.obs), actions=b.actions[sl], rewards=b.rewards[sl], discounts=b.discounts[sl],
+                      next_obs=take(b.next_obs), weights=None, indices=b.indices[sl])
 
 
 def _take_action(x, actions):

@@ -10,7 +10,6 @@ argmax_a Q(s, a) = mu(s) and max_a Q(s, a) = V(s). The target is y = R + gamma^m
 the loss (Q(s, a) - y)^2, the target network a Polyak average. Exploration adds Gaussian noise
 to mu(s).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -136,7 +135,6 @@ class NAF(Agent):
                 mu = self.q_net(to_tensor(obs, self.device))[1].cpu().numpy()
             u = np.clip(mu + sigma * rng.standard_normal(mu.shape), -1.0, 1.0)
             return (center + half * u).astype(np.float32), np.zeros(len(u), np.float32)
-
         return act
 
     def update(self, batch, progress):

@@ -16,7 +16,6 @@ replay minibatch (s, a, R, gamma^m, s'):
 
 The actor is a tanh-squashed Gaussian with state-dependent std scaled to the action bounds.
 """
-
 from __future__ import annotations
 
 import math
@@ -50,26 +49,21 @@ class SACConfig:
     buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
     learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
     batch_size: int = param(256, "minibatch size", low=1)
-    learning_rate: float = param(
-        3e-4, "Adam learning rate (actor, critics, temperature)", low=0.0, low_open=True, aliases=("lr",)
-    )
+    learning_rate: float = param(3e-4, "Adam learning rate (actor, critics, temperature)", low=0.0,
+                                 low_open=True, aliases=("lr",))
     gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
     tau: float = param(0.005, "Polyak rate of the target critics", low=0.0, high=1.0, low_open=True)
     train_freq: int = param(1, "env steps per env between updates", low=1)
     gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
     target_update_interval: int = param(1, "gradient steps between target updates", low=1)
     n_step: int = param(1, "n-step returns (the entropy bonus is added at the bootstrap step only)", low=1)
-    alpha: float = param(
-        1.0,
-        "entropy temperature (initial value when autotuned)",
-        low=0.0,
-        low_open=True,
-        aliases=("temperature", "ent_coef"),
-    )
+    alpha: float = param(1.0, "entropy temperature (initial value when autotuned)", low=0.0, low_open=True,
+                         aliases=("temperature", "ent_coef"))
     autotune_alpha: bool = param(True, "tune alpha towards the target entropy")
     target_entropy: float | None = param(None, "target entropy (None: -dim(A))")
     num_critics: int = param(2, "critics in the ensemble (2: clipped double Q; 10: REDQ)", low=1)
-    critic_subset: int | None = param(None, "REDQ: min over a random subset of this many target critics", low=1)
+    critic_subset: int | None = param(None, "REDQ: min over a random subset of this many target critics",
+                                      low=1)
     backup: str = param("min", "how target critics combine", choices=("min", "mean", "doubleq"))
     actor_gradient: str = param("reparam", "actor gradient estimator", choices=("reparam", "reinforce"))
     reinforce_samples: int = param(4, "actions per state for actor_gradient=reinforce", low=1)
@@ -91,18 +85,10 @@ class SAC(Agent):
             raise ConfigError(f"backup=doubleq needs num_critics=2, got {c.num_critics}")
         if c.critic_subset is not None and c.critic_subset > c.num_critics:
             raise ConfigError(f"critic_subset={c.critic_subset} exceeds num_critics={c.num_critics}")
-        self.actor = Actor(
-            self.obs_space,
-            self.act_space,
-            c.hidden_sizes,
-            c.activation,
-            ortho_init=False,
-            state_dependent_std=True,
-            squash=True,
-        ).to(self.device)
-        self.critic = QEnsemble(self.obs_space, self.act_space, c.num_critics, c.hidden_sizes, c.activation).to(
-            self.device
-        )
+        self.actor = Actor(self.obs_space, self.act_space, c.hidden_sizes, c.activation, ortho_init=False,
+                           state_dependent_std=True, squash=True).to(self.device)
+        self.critic = QEnsemble(self.obs_space, self.act_space, c.num_critics, c.hidden_sizes,
+                                c.activation).to(self.device)
         self.critic_target, self.target_flat = target_copy(self.critic)
         self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
@@ -110,28 +96,19 @@ class SAC(Agent):
         self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
         self.log_alpha = float(np.log(c.alpha))
         self.alpha_adam = ScalarAdam(c.learning_rate)  # one number: plain Python beats an optimizer
-        self.target_entropy = (
-            float(c.target_entropy) if c.target_entropy is not None else -float(np.prod(self.act_space.shape))
-        )
+        self.target_entropy = (float(c.target_entropy) if c.target_entropy is not None
+                               else -float(np.prod(self.act_space.shape)))
         self.replay = make_replay(self, c.n_step)
         self.grad_steps = 0
 
     def modules(self):
-        return {
-            "actor": self.actor,
-            "critic": self.critic,
-            "critic_target": self.critic_target,
-            "actor_opt": self.actor_opt,
-            "critic_opt": self.critic_opt,
-        }
+        return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target,
+                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
-        return {
-            "log_alpha": self.log_alpha,
-            "alpha_adam": self.alpha_adam.state_dict(),
-            "grad_steps": self.grad_steps,
-            "replay": self.replay.state_dict(),
-        }
+        return {"log_alpha": self.log_alpha, "alpha_adam": self.alpha_adam.state_dict(),
+                "grad_steps": self.grad_steps,
+                "replay": self.replay.state_dict()}
 
     def load_extra_state(self, state):
         self.log_alpha = float(state["log_alpha"])
@@ -175,31 +152,16 @@ class SAC(Agent):
             self.log_alpha = self.alpha_adam.step(self.log_alpha, sac_temperature_grad(logp_pi, self.target_entropy))
 
         # 2. critics
-        critic_loss, critic_info = sac_critic_loss(
-            self.critic,
-            self.critic_target,
-            self.actor,
-            b,
-            alpha,
-            backup=c.backup,
-            critic_subset=c.critic_subset,
-            rng=self.rng,
-        )
+        critic_loss, critic_info = sac_critic_loss(self.critic, self.critic_target, self.actor, b, alpha,
+                                                   backup=c.backup, critic_subset=c.critic_subset, rng=self.rng)
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
 
         # 3. actor (on the updated critics, which get no gradient)
-        actor_loss, actor_info = sac_actor_loss(
-            self.actor,
-            self.critic,
-            b,
-            alpha,
-            policy_sample=(dist, a_pi, logp_pi),
-            q_reduce="mean" if c.num_critics > 2 else "min",
-            gradient=c.actor_gradient,
-            reinforce_samples=c.reinforce_samples,
-        )
+        actor_loss, actor_info = sac_actor_loss(self.actor, self.critic, b, alpha, policy_sample=(dist, a_pi, logp_pi),
+                                                q_reduce="mean" if c.num_critics > 2 else "min",
+                                                gradient=c.actor_gradient, reinforce_samples=c.reinforce_samples)
         self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
@@ -208,13 +170,8 @@ class SAC(Agent):
         self.grad_steps += 1
         if self.grad_steps % c.target_update_interval == 0:
             polyak_(self.target_flat, self.critic_flat, c.tau)
-        return {
-            "loss/critic": critic_loss.detach(),
-            "loss/actor": actor_loss.detach(),
-            "train/alpha": alpha,
-            "train/entropy": actor_info["entropy"],
-            "train/q_mean": critic_info["q_mean"],
-        }
+        return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(), "train/alpha": alpha,
+                "train/entropy": actor_info["entropy"], "train/q_mean": critic_info["q_mean"]}
 
     def act(self, obs, deterministic: bool = False):
         dist = self.actor(obs)
@@ -222,17 +179,8 @@ class SAC(Agent):
         return a, torch.zeros(a.shape[0])
 
 
-def sac_critic_loss(
-    critic,
-    critic_target,
-    actor,
-    batch,
-    alpha: float,
-    *,
-    backup: str = "min",
-    critic_subset: int | None = None,
-    rng: np.random.Generator | None = None,
-):
+def sac_critic_loss(critic, critic_target, actor, batch, alpha: float, *, backup: str = "min",
+                    critic_subset: int | None = None, rng: np.random.Generator | None = None):
     """Soft Bellman regression of the critic ensemble; returns ``(loss, info)``.
 
         a' ~ pi_theta(.|s'),   y = R + gamma^m (Q'(s', a') - alpha log pi_theta(a'|s')),
@@ -256,17 +204,8 @@ def sac_critic_loss(
     return 0.5 * (q - y).pow(2).mean(1).sum(), {"q_mean": q.detach().mean()}
 
 
-def sac_actor_loss(
-    actor,
-    critic,
-    batch,
-    alpha: float,
-    *,
-    policy_sample=None,
-    q_reduce: str = "min",
-    gradient: str = "reparam",
-    reinforce_samples: int = 4,
-):
+def sac_actor_loss(actor, critic, batch, alpha: float, *, policy_sample=None, q_reduce: str = "min",
+                   gradient: str = "reparam", reinforce_samples: int = 4):
     """Entropy-regularised policy loss; returns ``(loss, info)``.
 
         L(theta) = 1/B sum_i [alpha log pi_theta(a~_i|s_i) - Q(s_i, a~_i)],   a~ = tanh(mu + sigma eps)
@@ -335,8 +274,8 @@ class ScalarAdam:
         self.t += 1
         self.m = self.b1 * self.m + (1 - self.b1) * grad
         self.v = self.b2 * self.v + (1 - self.b2) * grad * grad
-        denom = math.sqrt(self.v) / math.sqrt(1 - self.b2**self.t) + self.eps
-        return value - self.lr / (1 - self.b1**self.t) * self.m / denom
+        denom = math.sqrt(self.v) / math.sqrt(1 - self.b2 ** self.t) + self.eps
+        return value - self.lr / (1 - self.b1 ** self.t) * self.m / denom
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}

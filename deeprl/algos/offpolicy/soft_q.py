@@ -11,7 +11,6 @@ trained with the Huber or squared TD loss from a replay buffer, with a target ne
 updated every ``target_update_interval`` env steps. As alpha -> 0 it becomes DQN with a
 greedy policy; acting samples from pi (deterministic evaluation takes its mode).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,19 +44,13 @@ class SoftQConfig:
     batch_size: int = param(64, "minibatch size", low=1)
     learning_rate: float = param(1e-3, "Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
     gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
-    alpha: float = param(
-        0.1,
-        "temperature of the soft maximum and the Boltzmann policy",
-        low=0.0,
-        low_open=True,
-        aliases=("temperature",),
-    )
+    alpha: float = param(0.1, "temperature of the soft maximum and the Boltzmann policy", low=0.0, low_open=True,
+                         aliases=("temperature",))
     train_freq: int = param(4, "env steps per env between updates", low=1)
     gradient_steps: int = param(1, "gradient steps per update (-1: as many as env steps collected)", low=-1)
     target_update_interval: int = param(500, "env steps between target-network updates", low=1)
-    tau: float = param(
-        1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0, low_open=True
-    )
+    tau: float = param(1.0, "target update rate (1: hard copy, < 1: Polyak averaging)", low=0.0, high=1.0,
+                       low_open=True)
     n_step: int = param(1, "n-step returns (entropy bonus only at the bootstrap step)", low=1)
     loss: str = param("huber", "TD loss", choices=("huber", "mse"))
     max_grad_norm: float = param(10.0, "clip the global gradient norm (0: off)", low=0.0)
@@ -116,7 +109,6 @@ class SoftQ(Agent):
             g = -np.log(-np.log(rng.random(logp.shape).clip(1e-20, 1.0)))
             a = (logp + g).argmax(-1)
             return a, np.take_along_axis(logp, a[:, None], -1)[:, 0].astype(np.float32)
-
         return act
 
     def update(self, batch, progress):
@@ -142,7 +134,8 @@ class SoftQ(Agent):
         if c.max_grad_norm > 0:
             self.flat.clip_grad_norm_(c.max_grad_norm)
         self.optimizer.step()
-        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"], "train/policy_entropy": info["policy_entropy"]}
+        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"],
+                "train/policy_entropy": info["policy_entropy"]}
 
 
 def soft_q_loss(q_net, q_target, batch, alpha: float, *, loss: str = "huber"):

@@ -11,7 +11,6 @@ DDPG with three fixes against Q overestimation. Each gradient step on a replay m
 Exploration adds Gaussian noise (``action_noise``, fraction of half the action range) to mu(s).
 ``train_freq_unit=episode`` collects whole episodes between updates (the zoo's Pendulum setting).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,9 +41,8 @@ class TD3Config:
     buffer_size: int = param(1_000_000, "replay buffer capacity (transitions)", low=2)
     learning_starts: int = param(100, "env steps of uniform random actions before learning starts", low=0)
     batch_size: int = param(256, "minibatch size", low=1)
-    learning_rate: float = param(
-        1e-3, "Adam learning rate (actor and critics)", low=0.0, low_open=True, aliases=("lr",)
-    )
+    learning_rate: float = param(1e-3, "Adam learning rate (actor and critics)", low=0.0, low_open=True,
+                                 aliases=("lr",))
     gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
     tau: float = param(0.005, "Polyak rate of the target networks", low=0.0, high=1.0, low_open=True)
     train_freq: int = param(1, "env steps (or episodes) per env between updates", low=1)
@@ -83,14 +81,8 @@ class TD3(Agent):
         self.high = torch.as_tensor(self.act_space.high, dtype=torch.float32, device=self.device)
 
     def modules(self):
-        return {
-            "actor": self.actor,
-            "critic": self.critic,
-            "actor_target": self.actor_target,
-            "critic_target": self.critic_target,
-            "actor_opt": self.actor_opt,
-            "critic_opt": self.critic_opt,
-        }
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
         return {"grad_steps": self.grad_steps, "replay": self.replay.state_dict()}
@@ -120,7 +112,6 @@ class TD3(Agent):
                 mu = self.actor(to_tensor(obs, self.device)).cpu().numpy()
             a = np.clip(mu + noise * rng.standard_normal(mu.shape), low, high).astype(np.float32)
             return a, np.zeros(len(a), np.float32)
-
         return act
 
     # -- learning -----------------------------------------------------------------------------
@@ -142,17 +133,9 @@ class TD3(Agent):
         b = self.replay.sample(c.batch_size, device=self.device)
 
         # critics: clipped double-Q target with target policy smoothing
-        critic_loss, info = td3_critic_loss(
-            self.critic,
-            self.critic_target,
-            self.actor_target,
-            b,
-            target_noise=c.target_noise,
-            target_noise_clip=c.target_noise_clip,
-            low=self.low,
-            high=self.high,
-            scale=self.actor.scale,
-        )
+        critic_loss, info = td3_critic_loss(self.critic, self.critic_target, self.actor_target, b,
+                                            target_noise=c.target_noise, target_noise_clip=c.target_noise_clip,
+                                            low=self.low, high=self.high, scale=self.actor.scale)
         self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
@@ -171,9 +154,8 @@ class TD3(Agent):
         return metrics
 
 
-def td3_critic_loss(
-    critic, critic_target, actor_target, batch, *, target_noise: float, target_noise_clip: float, low, high, scale=None
-):
+def td3_critic_loss(critic, critic_target, actor_target, batch, *, target_noise: float, target_noise_clip: float,
+                    low, high, scale=None):
     """Clipped double-Q regression with target policy smoothing; returns ``(loss, info)``.
 
         a' = clip(mu_theta'(s') + clip(eps, -c, c) * scale, low, high),   eps ~ N(0, sigma^2)
