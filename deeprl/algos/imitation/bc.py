@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deeprl.agent import Agent
 from deeprl.algos.imitation._common import (
     HEADS,
     dataset_state,
@@ -33,7 +34,6 @@ from deeprl.algos.imitation._common import (
     load_dataset_state,
     policy_act,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.types import Labelled
 from deeprl.nn.networks import ACTIVATIONS

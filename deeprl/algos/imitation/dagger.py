@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.imitation._common import (
     action_tensor,
     current_obs,
@@ -41,7 +42,6 @@ from deeprl.algos.imitation._common import (
     restore_expert_rng,
 )
 from deeprl.algos.imitation.bc import BCConfig
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.data.collect import to_tensor
 

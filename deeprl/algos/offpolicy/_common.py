@@ -66,3 +66,15 @@ def random_policy(act_space: spaces.Space, rng: np.random.Generator):
 def num_gradient_steps(gradient_steps: int, batch) -> int:
     """``gradient_steps`` per iteration, or (-1) as many as environment steps were collected."""
     return gradient_steps if gradient_steps > 0 else int(batch.rewards.size)
+
+
+def take_gradient_steps(gradient_step, n: int, merge: bool = False) -> dict:
+    """Run ``gradient_step()`` ``n`` times; the metrics of the last step (``merge``: of all steps,
+    later ones overriding) plus ``train/gradient_steps = n`` (the loop's ``grad_steps`` counter)."""
+    metrics: dict = {}
+    for _ in range(n):
+        if merge:
+            metrics.update(gradient_step())
+        else:
+            metrics = gradient_step()
+    return {**metrics, "train/gradient_steps": n}

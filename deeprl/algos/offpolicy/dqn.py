@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
     make_replay,
@@ -37,7 +38,6 @@ from deeprl.algos.offpolicy._common import (
     random_policy,
     target_copy,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import categorical_projection, q_learning_target
@@ -45,6 +45,7 @@ from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.numpy_actor import numpy_q_values
+from deeprl.nn.optim import Adam
 from deeprl.nn.qnets import QNetwork
 
 
@@ -103,7 +104,7 @@ class DQN(Agent):
                               c.noisy_sigma0, c.n_atoms if c.distributional else 1).to(self.device)
         self.q_target, self.target_flat = target_copy(self.q_net)
         self.flat = FlatParams(self.q_net)
-        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
                                           **fast_adam_kwargs(self.device))
         self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)
         self.replay = make_replay(self, c.n_step, c.prioritized, c.priority_alpha)
@@ -178,6 +179,7 @@ class DQN(Agent):
         if steps <= c.learning_starts or self.replay.num_sampleable == 0:
             return metrics
         n, B = num_gradient_steps(c.gradient_steps, batch), c.batch_size
+        metrics["train/gradient_steps"] = n
         if c.prioritized or c.noisy:  # priorities change and noise is redrawn at every step
             beta = c.priority_beta + (1.0 - c.priority_beta) * progress
             for _ in range(n):

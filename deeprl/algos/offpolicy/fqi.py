@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import random_policy
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.data.collect import map_obs

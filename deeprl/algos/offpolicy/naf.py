@@ -19,20 +19,22 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
     make_replay,
     num_gradient_steps,
     polyak_,
     random_policy,
+    take_gradient_steps,
     target_copy,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import SpaceError
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS, FlattenEncoder, make_encoder, mlp
+from deeprl.nn.optim import Adam
 
 
 class NAFNetwork(nn.Module):
@@ -100,7 +102,7 @@ class NAF(Agent):
         self.q_net = NAFNetwork(self.obs_space, self.act_space, c.hidden_sizes, c.activation).to(self.device)
         self.q_target, self.target_flat = target_copy(self.q_net)
         self.flat = FlatParams(self.q_net)
-        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
         low, high = self.act_space.low.astype(np.float32), self.act_space.high.astype(np.float32)
         self.center = torch.as_tensor((high + low) / 2, device=self.device)
         self.half = torch.as_tensor((high - low) / 2, device=self.device)
@@ -141,10 +143,7 @@ class NAF(Agent):
         self.replay.add(batch)
         if self.train_state["env_steps"] <= self.cfg.learning_starts:
             return {}
-        metrics = {}
-        for _ in range(num_gradient_steps(self.cfg.gradient_steps, batch)):
-            metrics = self.gradient_step()
-        return metrics
+        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch))
 
     def gradient_step(self) -> dict:
         c = self.cfg

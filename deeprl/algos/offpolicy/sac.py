@@ -25,22 +25,24 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
     make_replay,
     num_gradient_steps,
     polyak_,
     random_policy,
+    take_gradient_steps,
     target_copy,
 )
 from deeprl.algos.offpolicy.ddpg import frozen
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import ensemble_backup
 from deeprl.nn.ensemble import QEnsemble
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.policies import Actor
 
 
@@ -92,8 +94,8 @@ class SAC(Agent):
         self.critic_target, self.target_flat = target_copy(self.critic)
         self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
-        self.actor_opt = torch.optim.Adam([self.actor_flat.param], **adam)
-        self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
+        self.actor_opt = Adam([self.actor_flat.param], **adam)
+        self.critic_opt = Adam([self.critic_flat.param], **adam)
         self.log_alpha = float(np.log(c.alpha))
         self.alpha_adam = ScalarAdam(c.learning_rate)  # one number: plain Python beats an optimizer
         self.target_entropy = (float(c.target_entropy) if c.target_entropy is not None
@@ -129,10 +131,7 @@ class SAC(Agent):
         self.replay.add(batch)
         if self.train_state["env_steps"] <= self.cfg.learning_starts:
             return {}
-        metrics = {}
-        for _ in range(num_gradient_steps(self.cfg.gradient_steps, batch)):
-            metrics = self.gradient_step()
-        return metrics
+        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch))
 
     def gradient_step(self) -> dict:
         with self.autocast():

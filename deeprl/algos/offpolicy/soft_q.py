@@ -20,20 +20,22 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
     make_replay,
     num_gradient_steps,
     polyak_,
     random_policy,
+    take_gradient_steps,
     target_copy,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.targets import soft_q_target
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 from deeprl.nn.qnets import QNetwork
 
 
@@ -71,7 +73,7 @@ class SoftQ(Agent):
         self.q_net = QNetwork(self.obs_space, int(self.act_space.n), c.hidden_sizes, c.activation).to(self.device)
         self.q_target, self.target_flat = target_copy(self.q_net)
         self.flat = FlatParams(self.q_net)
-        self.optimizer = torch.optim.Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
         self.replay = make_replay(self, c.n_step)
 
     def modules(self):
@@ -120,10 +122,7 @@ class SoftQ(Agent):
             polyak_(self.target_flat, self.flat, c.tau)
         if steps <= c.learning_starts:
             return {}
-        metrics = {}
-        for _ in range(num_gradient_steps(c.gradient_steps, batch)):
-            metrics = self.gradient_step()
-        return metrics
+        return take_gradient_steps(self.gradient_step, num_gradient_steps(c.gradient_steps, batch))
 
     def gradient_step(self) -> dict:
         c = self.cfg

@@ -19,21 +19,23 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
     make_replay,
     num_gradient_steps,
     polyak_,
     random_policy,
+    take_gradient_steps,
     target_copy,
 )
 from deeprl.algos.offpolicy.ddpg import frozen
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.data.collect import to_tensor
 from deeprl.nn.ensemble import DeterministicActor, QEnsemble
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
+from deeprl.nn.optim import Adam
 
 
 @dataclass
@@ -73,8 +75,8 @@ class TD3(Agent):
         self.critic_target, self.critic_target_flat = target_copy(self.critic)
         self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
-        self.actor_opt = torch.optim.Adam([self.actor_flat.param], **adam)
-        self.critic_opt = torch.optim.Adam([self.critic_flat.param], **adam)
+        self.actor_opt = Adam([self.actor_flat.param], **adam)
+        self.critic_opt = Adam([self.critic_flat.param], **adam)
         self.replay = make_replay(self, c.n_step)
         self.grad_steps = 0
         self.low = torch.as_tensor(self.act_space.low, dtype=torch.float32, device=self.device)
@@ -119,10 +121,7 @@ class TD3(Agent):
         self.replay.add(batch)
         if self.train_state["env_steps"] <= self.cfg.learning_starts:
             return {}
-        metrics = {}
-        for _ in range(num_gradient_steps(self.cfg.gradient_steps, batch)):
-            metrics.update(self.gradient_step())
-        return metrics
+        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch), merge=True)
 
     def gradient_step(self) -> dict:
         with self.autocast():

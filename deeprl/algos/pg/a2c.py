@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.pg._common import explained_variance, flat, gae_advantages
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor
@@ -88,5 +88,5 @@ class A2C(Agent):
         self.optimizer.step()
         return {"loss/policy": float(policy_loss.detach()), "loss/value": float(value_loss.detach()),
                 "loss/entropy": float(entropy.detach()),
-                "train/learning_rate": lr,
+                "train/learning_rate": lr, "train/gradient_steps": 1.0,
                 "train/explained_variance": explained_variance(values.ravel(), returns.ravel())}

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.pg._common import explained_variance, flat, values_of
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.returns import n_step_returns, normalize
 from deeprl.data.collect import to_tensor
@@ -100,4 +100,4 @@ class ActorCritic(Agent):
             self.actor_optimizer.step()
         return {"loss/critic": float(critic_loss.detach()), "loss/policy": float(actor_loss.detach()),
                 "loss/entropy": float(entropy.detach()),
-                "train/explained_variance": ev}
+                "train/explained_variance": ev, "train/gradient_steps": float(c.num_actor_updates)}

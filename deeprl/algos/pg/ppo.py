@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from deeprl.agent import Agent
 from deeprl.algos.pg._common import explained_variance, flat, gae_advantages
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES, scheduled, set_lr
 from deeprl.data.collect import to_tensor

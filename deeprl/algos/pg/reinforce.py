@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.pg._common import explained_variance, flat, values_of
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.returns import discounted_return, gae, normalize, reward_to_go
@@ -109,6 +109,7 @@ class REINFORCE(Agent):
             torch.nn.utils.clip_grad_norm_(self.actor.parameters(), c.max_grad_norm)
         self.actor_optimizer.step()
         metrics["loss/policy"] = float(policy_loss.detach())
+        metrics["train/gradient_steps"] = 1.0  # policy steps (the baseline's regression steps are extra)
         # 4. baseline regression on the reward-to-go targets
         if c.baseline:
             target = torch.as_tensor(flat(rtg, b.valid), dtype=torch.float32, device=self.device)

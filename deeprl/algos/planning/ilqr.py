@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import NonFiniteError
 from deeprl.planning.ilqr import ilqr

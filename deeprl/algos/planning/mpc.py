@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from deeprl.agent import Agent
 from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.planning.models import known_dynamics

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.tabular._common import LOG_EVERY, behaviour, epsilon_at, table_act, table_shape
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.tabular.model_free import Episode, mc_control_update
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.tabular._common import (
     LOG_EVERY,
     behaviour,
@@ -24,7 +25,6 @@ from deeprl.algos.tabular._common import (
     table_act,
     table_shape,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES
 from deeprl.tabular.model_free import q_learning_update

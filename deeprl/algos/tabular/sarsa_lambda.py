@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.tabular._common import (
     LOG_EVERY,
     behaviour,
@@ -31,7 +32,6 @@ from deeprl.algos.tabular._common import (
     table_act,
     table_shape,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.core.schedules import SCHEDULES
 from deeprl.tabular.model_free import TRACES, epsilon_greedy_action, sarsa_lambda_update

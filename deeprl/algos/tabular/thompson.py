@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.tabular._common import (
     LOG_EVERY,
     Regret,
@@ -27,7 +28,6 @@ from deeprl.algos.tabular._common import (
     bandit_update,
     load_bandit_state,
 )
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.tabular.bandits import BernoulliBandit, ThompsonBernoulli, ThompsonGaussian
 

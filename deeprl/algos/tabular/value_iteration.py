@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from deeprl.agent import Agent
 from deeprl.algos.tabular._common import states_of, table_shape, tabular_model
-from deeprl.core.agent import Agent
 from deeprl.core.config import param
 from deeprl.tabular.dp import q_from_v, value_iteration
 
