@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--tree", action="append", required=True, help="NAME=PATH of a checkout (repeatable)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     ap.add_argument("--no-sb3", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -132,7 +133,8 @@ def main():
                                      "slowdown": round(max(p["total_s"] for p in pair) / alone["total_s"], 2)})
                         print(rows[-1], flush=True)
                 else:
-                    for algo, args in ALGOS.items():
+                    for algo in a.algos:
+                        args = ALGOS[algo]
                         for seed in a.seeds:
                             for name, tree in trees.items():
                                 r = one(tree, args + ["--seed", str(seed)], tmp)
@@ -151,7 +153,7 @@ def main():
                 summary[f"pair/{name}"] = {"alone_s": statistics.median(r["alone_s"] for r in sel),
                                            "slowdown": statistics.median(r["slowdown"] for r in sel)}
             else:
-                for algo in ALGOS:
+                for algo in a.algos:
                     s = [r for r in sel if r["algo"] == algo]
                     summary[f"algos/{algo}/{name}"] = {"train_s": statistics.median(r["train_s"] for r in s),
                                                        "evals": [r["eval"] for r in s]}

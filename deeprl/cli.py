@@ -136,20 +136,25 @@ def cmd_train(args) -> int:
 
 
 def _run(agent, run_dir: Path, progress: bool) -> int:
-    from deeprl.plot import plot_runs
+    from deeprl.core.types import BUDGET_COUNTER
+    from deeprl.plot import PlotWorker
     from deeprl.runners.train import train
 
     show_bar = progress and sys.stderr.isatty()
     print(f"run directory: {run_dir}", file=sys.stderr)
+    plotter = PlotWorker()  # imports matplotlib on the other core while the run trains
     try:
         summary = train(agent, run_dir=run_dir, progress=show_bar, log_stdout=not show_bar)
+        plotter.plot([run_dir], run_dir / "learning_curve.png")
     except KeyboardInterrupt:
         print(f"interrupted; continue with: deeprl train --resume {run_dir}", file=sys.stderr)
         return 130
-    plot_runs([run_dir], run_dir / "learning_curve.png")
+    finally:
+        plotter.close()
     ev = summary["eval_return_mean"]
     evs = f"eval return {ev:.1f} ± {summary['eval_return_std']:.1f}" if ev is not None else "no evaluation"
-    print(f"done: {summary['env_steps']} steps in {summary['wall_time_s']:.1f}s, {evs}; "
+    counter = BUDGET_COUNTER[agent.loop]
+    print(f"done: {summary[counter]} {counter.replace('_', ' ')} in {summary['wall_time_s']:.1f}s, {evs}; "
           f"logs, learning_curve.png and checkpoints/ in {run_dir}", file=sys.stderr)
     return 0
 

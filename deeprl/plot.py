@@ -125,3 +125,58 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+class PlotWorker:
+    """``plot_runs`` in a child process that imports matplotlib (about 1 s) when the run starts,
+    on the core training leaves free, and draws when :meth:`plot` is called. If the child cannot
+    start or fails, :meth:`plot` draws in this process instead."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "deeprl.plot", "--serve"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        except OSError:
+            self.proc = None
+
+    def plot(self, run_dirs: list[str | Path], out: str | Path) -> Path:
+        if self.proc is not None:
+            request = json.dumps({"run_dirs": [str(d) for d in run_dirs], "out": str(out)})
+            try:
+                _, err = self.proc.communicate(request + "\n", timeout=300)
+                if self.proc.returncode == 0:
+                    return Path(out)
+            except Exception:  # noqa: BLE001 - fall back to plotting here
+                self.close()
+        return plot_runs(run_dirs, out)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _serve() -> int:
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401  (the slow import, done before the request arrives)
+
+    line = sys.stdin.readline()
+    if not line:
+        return 1  # the parent went away
+    request = json.loads(line)
+    plot_runs(request["run_dirs"], request["out"])
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--serve"]:
+        raise SystemExit(_serve())

@@ -53,6 +53,9 @@ class Registry(Mapping):
         module, cls = target.split(":")
         return getattr(importlib.import_module(f"deeprl.algos.{module}"), cls)
 
+    def __contains__(self, name) -> bool:  # without importing (Mapping's default looks the class up)
+        return name in self._where
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
 
