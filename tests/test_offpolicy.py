@@ -153,7 +153,7 @@ def _state(agent):
     out = {}
     for name, m in agent.modules().items():
         sd = m.state_dict()
-        if isinstance(m, torch.optim.Optimizer):
+        if set(sd) == {"state", "param_groups"}:  # an optimiser (deeprl.nn.optim or torch.optim)
             for i, st in sd["state"].items():
                 for k, v in st.items():
                     out[f"{name}.{i}.{k}"] = v
