@@ -57,6 +57,12 @@ class _Optimizer:
                 p.grad.detach_()
                 p.grad.zero_()
 
+    @torch.no_grad()
+    def step(self) -> None:
+        params, grads, states = self._with_grad()
+        if params:
+            self._update(self.group, params, grads, states)
+
     def _with_grad(self):
         """(params, grads, states) of the parameters that have a gradient, creating fresh state."""
         ps, gs, ss = [], [], []
@@ -142,12 +148,7 @@ class Adam(_Optimizer):
     def _step_device(self, p):
         return p.device if self.group["fused"] else "cpu"
 
-    @torch.no_grad()
-    def step(self) -> None:
-        g = self.group
-        params, grads, states = self._with_grad()
-        if not params:
-            return
+    def _update(self, g: dict, params, grads, states) -> None:
         lr, (beta1, beta2), eps, wd = g["lr"], g["betas"], g["eps"], g["weight_decay"]
         if g["fused"]:
             steps = [s["step"] for s in states]
@@ -180,12 +181,7 @@ class RMSprop(_Optimizer):
             raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
         super().__init__(params, lr=float(lr), alpha=float(alpha), eps=float(eps), weight_decay=float(weight_decay))
 
-    @torch.no_grad()
-    def step(self) -> None:
-        g = self.group
-        params, grads, states = self._with_grad()
-        if not params:
-            return
+    def _update(self, g: dict, params, grads, states) -> None:
         for dtype_params, dtype_grads, dtype_states in _by_device_and_dtype(params, grads, states):
             torch._foreach_add_([s["step"] for s in dtype_states], torch.tensor(1.0), alpha=1.0)
             if g["weight_decay"] != 0:
