@@ -6,13 +6,17 @@ loading and ``learn``. An algorithm file subclasses :class:`Agent` once and supp
 - ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors (the default
   samples ``self.actor(obs)``, a distribution),
 - ``loop``: which training loop runs it (deeprl/runners): ``collect`` (the default: collect a
-  rollout, update), ``offline`` (minibatches of ``dataset()``, one gradient step each) or
-  ``solve`` (one ``update`` that solves a known model, no collector),
+  rollout, update), ``replay`` (collect into a replay buffer the loop owns, sample, update:
+  off-policy algorithms declare it with ``replay_spec()``), ``offline`` (minibatches of
+  ``dataset()``, one gradient step each) or ``solve`` (one ``update`` that solves a known
+  model, no collector),
 - ``rollout_spec() -> ("steps", n) | ("episodes", n) | None``: the data one update consumes
   (collecting loop; ``None``: this iteration collects nothing),
 - ``update(batch, progress) -> dict`` of float metrics; it reads ``train_state`` (the loop's
   counters) and never writes it, and reports the gradient steps it took as
-  ``train/gradient_steps``,
+  ``train/gradient_steps`` (the replay loop counts them itself),
+- replay loop only: ``replay_spec()`` (a :class:`~deeprl.core.types.ReplaySpec`) and optionally
+  ``observe(rollout) -> dict`` (sees each collected rollout: exploration state, target syncs),
 - ``modules()`` (nn.Modules/optimisers to checkpoint) and optionally ``extra_state()``,
   ``prepare()`` (load data before the loop starts) and ``summary()`` (extra summary fields).
 
@@ -32,9 +36,10 @@ from gymnasium import spaces
 from deeprl.core import checkpoint, config
 from deeprl.core.errors import CheckpointError, ConfigError
 from deeprl.core.seeding import rng_state, seed_everything, set_rng_state
-from deeprl.core.types import BUDGET_COUNTER
+from deeprl.core.types import BUDGET_COUNTER, ReplaySpec
 from deeprl.data.collect import Collector, map_obs, to_tensor
-from deeprl.envs.make import check_env_id, make_vec_env, obs_space_of
+from deeprl.data.replay import ReplayBuffer, check_fits
+from deeprl.envs.make import check_env_id, frame_stack_of, make_vec_env, obs_space_of
 from deeprl.envs.spaces import space_from_dict, space_to_dict
 from deeprl.nn.networks import is_image_space
 from deeprl.nn.normalize import ObsNormalizer, RewardScaler
@@ -90,10 +95,15 @@ class Agent:
         self.reward_scaler = None
         self.collector = None  # created by the runner on the first learn()
         self._pending_collector_state = None  # (collector, reward scaler) state from a checkpoint
+        self.replay = None  # the replay loop's buffer: built on the first learn(), or restored from a checkpoint
+        self.reward_transform = None  # a deeprl.core.types.RewardTransform the loops apply, or None
         self.train_state = {"env_steps": 0, "grad_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
                             "next_eval": run.eval_every or None, "next_checkpoint": run.checkpoint_every or None,
                             "last_eval": None, "next_log": 0}
         self.build()
+        if self.loop == "replay":  # refuse a buffer that cannot fit before anything is allocated
+            spec = self.replay_spec()
+            check_fits(spec.capacity, obs_space, act_space, spec.prioritized, self._frame_stack())
 
     # -- hooks an algorithm provides --------------------------------------------------------
     def build(self) -> None:
@@ -125,6 +135,15 @@ class Agent:
 
     def rollout_spec(self) -> tuple[str, int] | None:
         raise NotImplementedError
+
+    def replay_spec(self) -> ReplaySpec:
+        """The replay loop's buffer and gradient-step schedule (off-policy algorithms)."""
+        raise NotImplementedError
+
+    def observe(self, rollout) -> dict:
+        """Replay loop: called with each collected rollout once it is stored (before any gradient
+        step); for exploration state and env-step schedules. Returns metrics for the row."""
+        return {}
 
     def prepare(self) -> None:
         """Load what training needs (e.g. demonstrations) before the loop writes anything."""
@@ -200,6 +219,17 @@ class Agent:
                          action_low=self.act_space.low if box else None,
                          action_high=self.act_space.high if box else None)
 
+    def _frame_stack(self) -> int:
+        return frame_stack_of(self.run.env_id, self.run.obs_history)
+
+    def make_replay(self) -> ReplayBuffer:
+        """The replay loop's buffer from ``replay_spec()``; frame stacks (Atari, ``obs_history``) are
+        stored one frame per step; sampling draws from ``self.rng``."""
+        s = self.replay_spec()
+        return ReplayBuffer(s.capacity, self.obs_space, self.act_space, self.run.num_envs, n_step=s.n_step,
+                            gamma=self.gamma, prioritized=s.prioritized, alpha=s.priority_alpha,
+                            priority_eps=s.priority_eps, rng=self.rng, frame_stack=self._frame_stack())
+
     def set_budget(self, total_steps: int) -> None:
         """Change the run's budget (environment steps; gradient steps for an offline loop), e.g. to
         train a finished run on. Schedules defined as fractions of the budget (DQN's epsilon,
@@ -237,6 +267,8 @@ class Agent:
             "train": dict(self.train_state),
             "rng": rng_state(self.rng),
             "collector": self.collector.state_dict() if self.collector is not None else None,
+            "replay": self.replay.state_dict() if self.replay is not None else None,
+            "reward_transform": self.reward_transform.state_dict() if self.reward_transform is not None else None,
         }
 
     def save(self, path: str | Path) -> None:
@@ -263,7 +295,14 @@ class Agent:
         try:
             for k, m in agent.modules().items():
                 m.load_state_dict(d["modules"][k])
-            agent.load_extra_state(d.get("extra", {}))
+            extra = dict(d.get("extra", {}))
+            replay_state = d.get("replay", extra.pop("replay", None))  # before 2026-12-03: the algorithm's
+            agent.load_extra_state(extra)
+            if replay_state is not None and agent.loop == "replay":
+                agent.replay = agent.make_replay()
+                agent.replay.load_state_dict(replay_state)
+            if d.get("reward_transform") is not None and agent.reward_transform is not None:
+                agent.reward_transform.load_state_dict(d["reward_transform"])
             if d["normalizers"]["obs"] is not None and agent.obs_normalizer is not None:
                 agent.obs_normalizer.load_state_dict(d["normalizers"]["obs"])
             agent.train_state.update(_counters_of(d["train"], cls.loop))

@@ -115,8 +115,9 @@ def test_soft_q_policy_is_boltzmann_in_q():
 
 def test_dqn_on_images_and_sac_on_dict_observations():
     agent = DQN("ImageTarget-v0", seed=0, preset="none", total_steps=120, **dict(DQN_SMALL, hidden_sizes=(16,)))
-    assert agent.replay.obs.dtype == np.uint8  # pixels stay uint8 in the buffer
+    assert agent.replay is None  # the replay loop builds the buffer on the first learn()
     assert math.isfinite(train(agent)["eval_return_mean"])
+    assert agent.replay.obs.dtype == np.uint8  # pixels stay uint8 in the buffer
     agent = SAC("DictPoint-v0", seed=0, preset="none", total_steps=120, **AC_SMALL)
     assert math.isfinite(train(agent)["eval_return_mean"])
 
@@ -177,7 +178,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(case, tmp_path):
     agent = cls(env, seed=3, preset="none", **kw)
     n_iter = 3 if kw.get("train_freq_unit") == "episode" else 500 // (kw.get("train_freq", 4) if cls is DQN
                                                                       else kw.get("train_freq", 1))
-    interrupt_after(agent, n_iter)
+    interrupt_after(agent, n_iter, "observe")  # once per iteration of the replay loop
     with pytest.raises(KeyboardInterrupt):
         train(agent, run_dir=tmp_path / "run")
     step = latest_step(tmp_path / "run")

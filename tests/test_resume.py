@@ -96,17 +96,19 @@ def assert_summary_equal(dir_a: Path, dir_b: Path):
         assert sa[k] == sb[k], f"summary.json {k}: {sa[k]!r} != {sb[k]!r}"
 
 
-def interrupt_after(agent, n_calls: int):
-    """Make the agent's ``n_calls``-th update raise KeyboardInterrupt (like Ctrl-C)."""
-    orig, calls = agent.update, [0]
+def interrupt_after(agent, n_calls: int, method: str = "update"):
+    """Make the agent's ``n_calls``-th call of ``method`` raise KeyboardInterrupt (like Ctrl-C).
+    (``update`` runs once per iteration in the collecting loop; the replay loop calls ``observe``
+    once per iteration and ``update`` once per gradient step.)"""
+    orig, calls = getattr(agent, method), [0]
 
-    def update(batch, progress):
+    def wrapped(*args, **kwargs):
         calls[0] += 1
         if calls[0] == n_calls:
             raise KeyboardInterrupt
-        return orig(batch, progress)
+        return orig(*args, **kwargs)
 
-    agent.update = update
+    setattr(agent, method, wrapped)
     return calls
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Protocol, Union
 
 import numpy as np
 
@@ -35,8 +35,56 @@ class Rollout:
 # The counter each kind of training loop spends its budget (``RunConfig.total_steps``) on, and that
 # evaluation, checkpoint and log intervals are measured in. ``env_steps`` counts real environment
 # interactions only; ``grad_steps`` gradient steps; ``iterations`` rounds of the loop.
-BUDGET_COUNTER = {"collect": "env_steps", "offline": "grad_steps", "solve": "iterations"}
+BUDGET_COUNTER = {"collect": "env_steps", "replay": "env_steps", "offline": "grad_steps", "solve": "iterations"}
 LOOPS = tuple(BUDGET_COUNTER)
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """What the replay loop (deeprl/runners/replay_loop.py) needs from an off-policy algorithm:
+    the buffer it builds and owns, and the schedule of gradient steps.
+
+    After each collection of ``train_freq`` steps the loop stores the rollout (``sign_rewards``:
+    rewards replaced by their sign, Atari), and once more than ``learning_starts`` env steps
+    were taken it takes ``gradient_steps`` steps (-1: as many as env steps were collected).
+    Each ``update`` receives ``minibatches_per_update`` minibatches of ``batch_size`` drawn in
+    one block (rows ``i*batch_size:(i+1)*batch_size`` are minibatch ``i``; more than one only
+    where the sampling distribution is fixed during the steps: uniform replay). Prioritized
+    replay anneals the importance exponent beta linearly from ``priority_beta`` to 1 over the
+    budget, and takes new priorities from the update's ``PRIORITIES`` entry.
+    """
+
+    capacity: int
+    batch_size: int
+    learning_starts: int
+    gradient_steps: int = 1
+    n_step: int = 1
+    prioritized: bool = False
+    priority_alpha: float = 0.6
+    priority_beta: float = 0.4
+    priority_eps: float = 1e-6
+    sign_rewards: bool = False
+    minibatches_per_update: int = 1
+
+
+# An update's metrics entry holding the new priorities (|TD error|, per sampled row) for
+# prioritized replay; the replay loop removes it and updates the buffer.
+PRIORITIES = "replay/priorities"
+
+
+class RewardTransform(Protocol):
+    """The reward-transform slot (exploration bonuses, learned IRL rewards): the loops call
+    ``relabel`` on every batch before the algorithm's ``update`` sees it (a collected Rollout in
+    the collecting loop, a sampled ReplayBatch in the replay loop), then ``update`` on the same
+    batch, so the transform learns from what it relabelled; its metrics join the row."""
+
+    def relabel(self, batch): ...
+
+    def update(self, batch, progress: float) -> dict: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass(frozen=True)

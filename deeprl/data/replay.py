@@ -128,6 +128,20 @@ class SumTree:
         return node - self.size
 
 
+def check_fits(capacity: int, obs_space: spaces.Space, act_space: spaces.Space, prioritized: bool = False,
+               frame_stack: int = 0) -> None:
+    """Refuse (ConfigError) a buffer whose storage would not fit in the available memory, or a
+    frame stack that does not match the observations; nothing is allocated."""
+    k = int(frame_stack)
+    if k > 1 and (isinstance(obs_space, spaces.Dict) or not obs_space.shape or obs_space.shape[0] != k):
+        raise ConfigError(f"frame_stack={k} needs observations of shape ({k}, ...), got {obs_space}")
+    need = ReplayBuffer.nbytes_needed(capacity, obs_space, act_space, prioritized, k)
+    avail = available_memory()
+    if avail is not None and need > 0.9 * avail:
+        raise ConfigError(f"buffer_size={capacity} needs {need / 2**30:.2f} GiB for the replay buffer but only "
+                          f"{avail / 2**30:.2f} GiB of memory is available; lower buffer_size")
+
+
 class ReplayBuffer:
     def __init__(self, capacity: int, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int = 1,
                  n_step: int = 1, gamma: float = 0.99, prioritized: bool = False, alpha: float = 0.6,
@@ -140,14 +154,7 @@ class ReplayBuffer:
         self.rng = rng if rng is not None else np.random.default_rng()
         self.obs_space, self.act_space = obs_space, act_space
         self.k = int(frame_stack)
-        if self.k > 1 and (isinstance(obs_space, spaces.Dict) or not obs_space.shape or obs_space.shape[0] != self.k):
-            raise ConfigError(f"frame_stack={self.k} needs observations of shape ({self.k}, ...), "
-                              f"got {obs_space}")
-        need = self.nbytes_needed(capacity, obs_space, act_space, prioritized, self.k)
-        avail = available_memory()
-        if avail is not None and need > 0.9 * avail:
-            raise ConfigError(f"buffer_size={capacity} needs {need / 2**30:.2f} GiB for the replay buffer but only "
-                              f"{avail / 2**30:.2f} GiB of memory is available; lower buffer_size")
+        check_fits(capacity, obs_space, act_space, prioritized, self.k)
         TN = (self.T, self.N)
         if isinstance(obs_space, spaces.Dict):
             self.obs = {k: np.zeros(TN + s.shape, _storage_dtype(s)) for k, s in obs_space.spaces.items()}

@@ -4,6 +4,7 @@ Every loop is a few lines in its own file and shares :class:`~deeprl.runners.cad
 (logging, evaluation, checkpoints, the summary):
 
 * ``collect`` (:mod:`deeprl.runners.collect_loop`): collect a rollout, update;
+* ``replay`` (:mod:`deeprl.runners.replay_loop`): collect into a replay buffer the loop owns, sample, update;
 * ``offline`` (:mod:`deeprl.runners.offline_loop`): minibatches of a fixed dataset, one gradient step each;
 * ``solve`` (:mod:`deeprl.runners.solve_loop`): solve a known model, no collector.
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from deeprl.core.errors import ConfigError
 from deeprl.core.types import LOOPS
-from deeprl.runners import collect_loop, offline_loop, solve_loop
+from deeprl.runners import collect_loop, offline_loop, replay_loop, solve_loop
 from deeprl.runners.cadence import Cadence, write_config
 
 
@@ -44,7 +45,9 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
         raise ConfigError(f"run directory {run_dir} already holds a run; choose a new one or resume it "
                           f"(deeprl train --resume {run_dir})")
     agent.prepare()  # e.g. imitation: load the expert and demonstrations, before anything is written
-    collector = _collector(agent) if agent.loop == "collect" else None
+    collector = _collector(agent) if agent.loop in ("collect", "replay") else None
+    if agent.loop == "replay" and agent.replay is None:
+        agent.replay = agent.make_replay()  # (a checkpoint's buffer was restored when it was loaded)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(agent, run_dir)
@@ -52,6 +55,8 @@ def train(agent, run_dir=None, progress=False, log_stdout=False) -> dict:
     try:
         if agent.loop == "collect":
             collect_loop.run(agent, collector, cadence)
+        elif agent.loop == "replay":
+            replay_loop.run(agent, collector, agent.replay, cadence)
         elif agent.loop == "offline":
             offline_loop.run(agent, cadence)
         else:

@@ -1,6 +1,6 @@
-"""Small helpers shared by the off-policy algorithms (replay-based): a replay buffer built
-from the run's settings, target-network copies on one flat tensor, the random policy used
-before ``learning_starts``, and the number of gradient steps per iteration."""
+"""Small helpers shared by the off-policy algorithms (replay-based): the replay loop's spec from
+a config's fields, target-network copies on one flat tensor, and the random policy used
+before ``learning_starts``. (The replay loop, deeprl/runners/replay_loop.py, owns the buffer.)"""
 from __future__ import annotations
 
 import copy
@@ -10,8 +10,7 @@ import torch
 from gymnasium import spaces
 
 from deeprl.core.errors import ConfigError
-from deeprl.data.replay import ReplayBuffer
-from deeprl.envs.make import frame_stack_of
+from deeprl.core.types import ReplaySpec
 from deeprl.nn.flat import FlatParams
 
 
@@ -21,12 +20,11 @@ def check_off_policy_run(agent) -> None:
                           "(stored transitions would go stale); set them to false")
 
 
-def make_replay(agent, n_step: int = 1, prioritized: bool = False, alpha: float = 0.6) -> ReplayBuffer:
-    """The agent's replay buffer; frame stacks (Atari, ``obs_history``) are stored one frame per step."""
-    c = agent.cfg
-    return ReplayBuffer(c.buffer_size, agent.obs_space, agent.act_space, agent.run.num_envs, n_step=n_step,
-                        gamma=agent.gamma, prioritized=prioritized, alpha=alpha, rng=agent.rng,
-                        frame_stack=frame_stack_of(agent.run.env_id, agent.run.obs_history))
+def replay_spec_of(c, **fields) -> ReplaySpec:
+    """The replay spec from a config's ``buffer_size``, ``batch_size``, ``learning_starts``,
+    ``gradient_steps`` and ``n_step``; ``fields`` set the others (prioritized replay...)."""
+    return ReplaySpec(capacity=c.buffer_size, batch_size=c.batch_size, learning_starts=c.learning_starts,
+                      gradient_steps=c.gradient_steps, n_step=c.n_step, **fields)
 
 
 def target_copy(module: torch.nn.Module) -> tuple[torch.nn.Module, FlatParams]:
@@ -48,6 +46,16 @@ def polyak_(target: FlatParams, online: FlatParams, tau: float) -> None:
         target.param.lerp_(online.param, tau)
 
 
+def sync_target_per_env_steps(target: FlatParams, online: FlatParams, env_steps: int, collected: int,
+                              interval: int, tau: float) -> None:
+    """Target updates due after ``collected`` more env steps (one every ``interval`` env steps):
+    one copy for a hard update (``tau = 1``; several due at once are one copy), else one Polyak
+    step per interval crossed."""
+    syncs = env_steps // interval - (env_steps - collected) // interval
+    for _ in range(min(syncs, 1) if tau >= 1 else syncs):
+        polyak_(target, online, tau)
+
+
 def random_policy(act_space: spaces.Space, rng: np.random.Generator):
     """Uniform random actions (NumPy behaviour policy), used before learning starts."""
     if isinstance(act_space, spaces.Discrete):
@@ -61,20 +69,3 @@ def random_policy(act_space: spaces.Space, rng: np.random.Generator):
             n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
             return rng.uniform(low, high, (n,) + low.shape).astype(np.float32), np.zeros(n, np.float32)
     return act
-
-
-def num_gradient_steps(gradient_steps: int, batch) -> int:
-    """``gradient_steps`` per iteration, or (-1) as many as environment steps were collected."""
-    return gradient_steps if gradient_steps > 0 else int(batch.rewards.size)
-
-
-def take_gradient_steps(gradient_step, n: int, merge: bool = False) -> dict:
-    """Run ``gradient_step()`` ``n`` times; the metrics of the last step (``merge``: of all steps,
-    later ones overriding) plus ``train/gradient_steps = n`` (the loop's ``grad_steps`` counter)."""
-    metrics: dict = {}
-    for _ in range(n):
-        if merge:
-            metrics.update(gradient_step())
-        else:
-            metrics = gradient_step()
-    return {**metrics, "train/gradient_steps": n}

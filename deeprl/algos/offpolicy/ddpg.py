@@ -20,15 +20,7 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import (
-    check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
-    random_policy,
-    take_gradient_steps,
-    target_copy,
-)
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
 from deeprl.core.config import param
 from deeprl.data.collect import to_tensor
 from deeprl.nn.ensemble import DeterministicActor, QEnsemble
@@ -61,6 +53,7 @@ class DDPG(Agent):
     name = "ddpg"
     Config = DDPGConfig
     action_spaces = (spaces.Box,)
+    loop = "replay"
     log_every = 1000
     default_torch_threads = 2
 
@@ -75,7 +68,6 @@ class DDPG(Agent):
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
         self.actor_opt = Adam([self.actor_flat.param], **adam)
         self.critic_opt = Adam([self.critic_flat.param], **adam)
-        self.replay = make_replay(self, c.n_step)
         self.ou_state = np.zeros((self.run.num_envs,) + self.act_space.shape)
 
     def modules(self):
@@ -83,14 +75,16 @@ class DDPG(Agent):
                 "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
-        return {"ou_state": self.ou_state, "replay": self.replay.state_dict()}
+        return {"ou_state": self.ou_state}
 
     def load_extra_state(self, state):
         self.ou_state = np.asarray(state["ou_state"], np.float64).copy()
-        self.replay.load_state_dict(state["replay"])
 
     def rollout_spec(self):
         return ("episodes" if self.cfg.train_freq_unit == "episode" else "steps"), self.cfg.train_freq
+
+    def replay_spec(self):
+        return replay_spec_of(self.cfg)
 
     # -- acting -------------------------------------------------------------------------------
     def act(self, obs, deterministic: bool = False):
@@ -119,17 +113,16 @@ class DDPG(Agent):
         return act
 
     # -- learning -----------------------------------------------------------------------------
-    def update(self, batch, progress):
-        self.replay.add(batch)
-        if (batch.terminated | batch.truncated).any():  # OU noise restarts with each episode
-            self.ou_state[(batch.terminated | batch.truncated).any(0)] = 0.0
-        if self.train_state["env_steps"] <= self.cfg.learning_starts:
-            return {}
-        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch))
+    def observe(self, rollout):
+        """OU noise restarts with each episode."""
+        ended = rollout.terminated | rollout.truncated
+        if ended.any():
+            self.ou_state[ended.any(0)] = 0.0
+        return {}
 
-    def gradient_step(self) -> dict:
+    def update(self, b, progress) -> dict:
+        """One gradient step on a replay minibatch."""
         c = self.cfg
-        b = self.replay.sample(c.batch_size, device=self.device)
         critic_loss, info = ddpg_critic_loss(self.critic, self.critic_target, self.actor_target, b)
         self.critic_flat.zero_grad()
         critic_loss.backward()

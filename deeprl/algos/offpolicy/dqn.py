@@ -21,7 +21,6 @@ The ``rainbow`` preset turns all of them on.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,15 +31,15 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
     random_policy,
+    replay_spec_of,
+    sync_target_per_env_steps,
     target_copy,
 )
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import categorical_projection, q_learning_target
+from deeprl.core.types import PRIORITIES
 from deeprl.data.collect import to_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
@@ -91,6 +90,7 @@ class DQN(Agent):
     name = "dqn"
     Config = DQNConfig
     action_spaces = (spaces.Discrete,)
+    loop = "replay"
     log_every = 1000
     default_torch_threads = 2
 
@@ -107,19 +107,21 @@ class DQN(Agent):
         self.optimizer = Adam([self.flat.param], lr=c.learning_rate, eps=c.adam_eps,
                                           **fast_adam_kwargs(self.device))
         self.support = torch.linspace(c.v_min, c.v_max, c.n_atoms, device=self.device)
-        self.replay = make_replay(self, c.n_step, c.prioritized, c.priority_alpha)
 
     def modules(self):
         return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
 
-    def extra_state(self):
-        return {"replay": self.replay.state_dict()}
-
-    def load_extra_state(self, state):
-        self.replay.load_state_dict(state["replay"])
-
     def rollout_spec(self):
         return "steps", self.cfg.train_freq
+
+    def replay_spec(self):
+        c = self.cfg
+        # Uniform replay without noisy nets: a phase's minibatches are drawn in one block and the
+        # fixed target network evaluates all their next states in one pass (see update).
+        presample = 1 if c.prioritized or c.noisy else max(1, PRESAMPLE_ROWS // c.batch_size)
+        return replay_spec_of(c, prioritized=c.prioritized, priority_alpha=c.priority_alpha,
+                              priority_beta=c.priority_beta, priority_eps=c.priority_eps,
+                              sign_rewards=c.clip_rewards, minibatches_per_update=presample)
 
     # -- acting -------------------------------------------------------------------------------
     def epsilon(self, step: int) -> float:
@@ -167,35 +169,27 @@ class DQN(Agent):
         return act
 
     # -- learning -----------------------------------------------------------------------------
-    def update(self, batch, progress):
-        c = self.cfg
-        self.replay.add(dataclasses.replace(batch, rewards=np.sign(batch.rewards)) if c.clip_rewards else batch)
-        steps = self.train_state["env_steps"]
-        collected = int(batch.rewards.size)
-        syncs = steps // c.target_update_interval - (steps - collected) // c.target_update_interval
-        for _ in range(min(syncs, 1) if c.tau >= 1 else syncs):
-            polyak_(self.target_flat, self.flat, c.tau)
-        metrics = {"train/epsilon": self.epsilon(steps)}
-        if steps <= c.learning_starts or self.replay.num_sampleable == 0:
-            return metrics
-        n, B = num_gradient_steps(c.gradient_steps, batch), c.batch_size
-        metrics["train/gradient_steps"] = n
-        if c.prioritized or c.noisy:  # priorities change and noise is redrawn at every step
-            beta = c.priority_beta + (1.0 - c.priority_beta) * progress
-            for _ in range(n):
-                metrics.update(self.gradient_step(self.replay.sample(B, beta, self.device)))
-            return metrics
-        # The target network is fixed during these steps: draw the minibatches and evaluate
-        # the target network on all their next states at once (one large forward pass).
-        per_chunk = max(1, PRESAMPLE_ROWS // B)
-        for start in range(0, n, per_chunk):
-            k = min(per_chunk, n - start)
-            big = self.replay.sample(k * B, device=self.device)
-            with torch.no_grad(), self.autocast():
-                next_target = self.q_target(big.next_obs)
-            for i in range(k):
-                sl = slice(i * B, (i + 1) * B)
-                metrics.update(self.gradient_step(_rows(big, sl), next_target[sl]))
+    def observe(self, rollout):
+        """Target updates every ``target_update_interval`` env steps; epsilon for the row."""
+        c, steps = self.cfg, self.train_state["env_steps"]
+        sync_target_per_env_steps(self.target_flat, self.flat, steps, int(rollout.rewards.size),
+                                  c.target_update_interval, c.tau)
+        return {"train/epsilon": self.epsilon(steps)}
+
+    def update(self, batch, progress) -> dict:
+        """Gradient steps on ``batch``: one minibatch (prioritized or noisy), or a block of
+        ``len(batch) / batch_size`` minibatches of uniform replay. The target network is fixed
+        during a block: it evaluates all their next states at once (one large forward pass)."""
+        B = self.cfg.batch_size
+        k = len(batch.actions) // B
+        if k == 1:
+            return self.gradient_step(batch)
+        with torch.no_grad(), self.autocast():
+            next_target = self.q_target(batch.next_obs)
+        metrics: dict = {}
+        for i in range(k):
+            sl = slice(i * B, (i + 1) * B)
+            metrics.update(self.gradient_step(_rows(batch, sl), next_target[sl]))
         return metrics
 
     def gradient_step(self, b, next_target=None) -> dict:
@@ -215,9 +209,10 @@ class DQN(Agent):
         if c.max_grad_norm > 0:
             self.flat.clip_grad_norm_(c.max_grad_norm)
         self.optimizer.step()
+        metrics = {"loss/q": loss.detach(), "train/q_mean": info["q_mean"]}
         if c.prioritized:
-            self.replay.update_priorities(b.indices, info["priority"])
-        return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"]}
+            metrics[PRIORITIES] = info["priority"]  # the replay loop updates the buffer
+        return metrics
 
 
 def dqn_loss(q_net, q_target, batch, *, double_q: bool = False, loss: str = "huber", support=None,

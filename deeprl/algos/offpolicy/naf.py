@@ -20,15 +20,7 @@ from gymnasium import spaces
 from torch import nn
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import (
-    check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
-    random_policy,
-    take_gradient_steps,
-    target_copy,
-)
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
 from deeprl.core.config import param
 from deeprl.core.errors import SpaceError
 from deeprl.data.collect import to_tensor
@@ -93,6 +85,7 @@ class NAF(Agent):
     name = "naf"
     Config = NAFConfig
     action_spaces = (spaces.Box,)
+    loop = "replay"
     log_every = 1000
     default_torch_threads = 2
 
@@ -106,19 +99,15 @@ class NAF(Agent):
         low, high = self.act_space.low.astype(np.float32), self.act_space.high.astype(np.float32)
         self.center = torch.as_tensor((high + low) / 2, device=self.device)
         self.half = torch.as_tensor((high - low) / 2, device=self.device)
-        self.replay = make_replay(self, c.n_step)
 
     def modules(self):
         return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
 
-    def extra_state(self):
-        return {"replay": self.replay.state_dict()}
-
-    def load_extra_state(self, state):
-        self.replay.load_state_dict(state["replay"])
-
     def rollout_spec(self):
         return "steps", self.cfg.train_freq
+
+    def replay_spec(self):
+        return replay_spec_of(self.cfg)
 
     def act(self, obs, deterministic: bool = False):
         _, mu, _ = self.q_net(obs)
@@ -139,15 +128,9 @@ class NAF(Agent):
             return (center + half * u).astype(np.float32), np.zeros(len(u), np.float32)
         return act
 
-    def update(self, batch, progress):
-        self.replay.add(batch)
-        if self.train_state["env_steps"] <= self.cfg.learning_starts:
-            return {}
-        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch))
-
-    def gradient_step(self) -> dict:
+    def update(self, b, progress) -> dict:
+        """One gradient step on a replay minibatch."""
         c = self.cfg
-        b = self.replay.sample(c.batch_size, device=self.device)
         loss, info = naf_loss(self.q_net, self.q_target, b, self.center, self.half)
         self.flat.zero_grad()
         loss.backward()

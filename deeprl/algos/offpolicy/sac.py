@@ -26,15 +26,7 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import (
-    check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
-    random_policy,
-    take_gradient_steps,
-    target_copy,
-)
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
 from deeprl.algos.offpolicy.ddpg import frozen
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
@@ -76,6 +68,7 @@ class SACConfig:
 class SAC(Agent):
     name = "sac"
     Config = SACConfig
+    loop = "replay"
     action_spaces = (spaces.Box,)
     log_every = 1000
     default_torch_threads = 2
@@ -100,7 +93,6 @@ class SAC(Agent):
         self.alpha_adam = ScalarAdam(c.learning_rate)  # one number: plain Python beats an optimizer
         self.target_entropy = (float(c.target_entropy) if c.target_entropy is not None
                                else -float(np.prod(self.act_space.shape)))
-        self.replay = make_replay(self, c.n_step)
         self.grad_steps = 0
 
     def modules(self):
@@ -109,17 +101,18 @@ class SAC(Agent):
 
     def extra_state(self):
         return {"log_alpha": self.log_alpha, "alpha_adam": self.alpha_adam.state_dict(),
-                "grad_steps": self.grad_steps,
-                "replay": self.replay.state_dict()}
+                "grad_steps": self.grad_steps}
 
     def load_extra_state(self, state):
         self.log_alpha = float(state["log_alpha"])
         self.alpha_adam.load_state_dict(state["alpha_adam"])
         self.grad_steps = int(state["grad_steps"])
-        self.replay.load_state_dict(state["replay"])
 
     def rollout_spec(self):
         return "steps", self.cfg.train_freq
+
+    def replay_spec(self):
+        return replay_spec_of(self.cfg)
 
     def behaviour_policy(self):
         if self.train_state["env_steps"] < self.cfg.learning_starts:
@@ -127,19 +120,13 @@ class SAC(Agent):
         return super().behaviour_policy()
 
     # -- learning -----------------------------------------------------------------------------
-    def update(self, batch, progress):
-        self.replay.add(batch)
-        if self.train_state["env_steps"] <= self.cfg.learning_starts:
-            return {}
-        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch))
-
-    def gradient_step(self) -> dict:
+    def update(self, batch, progress) -> dict:
+        """One gradient step on a replay minibatch (s, a, R, gamma^m, s')."""
         with self.autocast():
-            return self._gradient_step()
+            return self._gradient_step(batch)
 
-    def _gradient_step(self) -> dict:
+    def _gradient_step(self, b) -> dict:
         c = self.cfg
-        b = self.replay.sample(c.batch_size, device=self.device)
         alpha = math.exp(self.log_alpha)
 
         # one reparameterised action per state: used by the temperature and the actor

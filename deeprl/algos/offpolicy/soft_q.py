@@ -23,11 +23,9 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
     random_policy,
-    take_gradient_steps,
+    replay_spec_of,
+    sync_target_per_env_steps,
     target_copy,
 )
 from deeprl.core.config import param
@@ -63,6 +61,7 @@ class SoftQConfig:
 class SoftQ(Agent):
     name = "soft_q"
     Config = SoftQConfig
+    loop = "replay"
     action_spaces = (spaces.Discrete,)
     log_every = 1000
     default_torch_threads = 2
@@ -74,19 +73,15 @@ class SoftQ(Agent):
         self.q_target, self.target_flat = target_copy(self.q_net)
         self.flat = FlatParams(self.q_net)
         self.optimizer = Adam([self.flat.param], lr=c.learning_rate, **fast_adam_kwargs(self.device))
-        self.replay = make_replay(self, c.n_step)
 
     def modules(self):
         return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
 
-    def extra_state(self):
-        return {"replay": self.replay.state_dict()}
-
-    def load_extra_state(self, state):
-        self.replay.load_state_dict(state["replay"])
-
     def rollout_spec(self):
         return "steps", self.cfg.train_freq
+
+    def replay_spec(self):
+        return replay_spec_of(self.cfg)
 
     def policy_logits(self, obs):
         """log pi(.|s) up to a constant: Q(s, .) / alpha."""
@@ -113,20 +108,16 @@ class SoftQ(Agent):
             return a, np.take_along_axis(logp, a[:, None], -1)[:, 0].astype(np.float32)
         return act
 
-    def update(self, batch, progress):
+    def observe(self, rollout):
+        """Target updates every ``target_update_interval`` env steps."""
         c = self.cfg
-        self.replay.add(batch)
-        steps = self.train_state["env_steps"]
-        syncs = steps // c.target_update_interval - (steps - int(batch.rewards.size)) // c.target_update_interval
-        for _ in range(min(syncs, 1) if c.tau >= 1 else syncs):
-            polyak_(self.target_flat, self.flat, c.tau)
-        if steps <= c.learning_starts:
-            return {}
-        return take_gradient_steps(self.gradient_step, num_gradient_steps(c.gradient_steps, batch))
+        sync_target_per_env_steps(self.target_flat, self.flat, self.train_state["env_steps"], int(rollout.rewards.size),
+                                  c.target_update_interval, c.tau)
+        return {}
 
-    def gradient_step(self) -> dict:
+    def update(self, b, progress) -> dict:
+        """One gradient step on a replay minibatch."""
         c = self.cfg
-        b = self.replay.sample(c.batch_size, device=self.device)
         loss, info = soft_q_loss(self.q_net, self.q_target, b, c.alpha, loss=c.loss)
         self.flat.zero_grad()
         loss.backward()

@@ -20,15 +20,7 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import (
-    check_off_policy_run,
-    make_replay,
-    num_gradient_steps,
-    polyak_,
-    random_policy,
-    take_gradient_steps,
-    target_copy,
-)
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
 from deeprl.algos.offpolicy.ddpg import frozen
 from deeprl.core.config import param
 from deeprl.data.collect import to_tensor
@@ -63,6 +55,7 @@ class TD3(Agent):
     name = "td3"
     Config = TD3Config
     action_spaces = (spaces.Box,)
+    loop = "replay"
     log_every = 1000
     default_torch_threads = 2
 
@@ -77,7 +70,6 @@ class TD3(Agent):
         adam = dict(lr=c.learning_rate, **fast_adam_kwargs(self.device))
         self.actor_opt = Adam([self.actor_flat.param], **adam)
         self.critic_opt = Adam([self.critic_flat.param], **adam)
-        self.replay = make_replay(self, c.n_step)
         self.grad_steps = 0
         self.low = torch.as_tensor(self.act_space.low, dtype=torch.float32, device=self.device)
         self.high = torch.as_tensor(self.act_space.high, dtype=torch.float32, device=self.device)
@@ -87,14 +79,16 @@ class TD3(Agent):
                 "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
 
     def extra_state(self):
-        return {"grad_steps": self.grad_steps, "replay": self.replay.state_dict()}
+        return {"grad_steps": self.grad_steps}
 
     def load_extra_state(self, state):
         self.grad_steps = int(state["grad_steps"])
-        self.replay.load_state_dict(state["replay"])
 
     def rollout_spec(self):
         return ("episodes" if self.cfg.train_freq_unit == "episode" else "steps"), self.cfg.train_freq
+
+    def replay_spec(self):
+        return replay_spec_of(self.cfg)
 
     # -- acting -------------------------------------------------------------------------------
     def act(self, obs, deterministic: bool = False):
@@ -117,19 +111,13 @@ class TD3(Agent):
         return act
 
     # -- learning -----------------------------------------------------------------------------
-    def update(self, batch, progress):
-        self.replay.add(batch)
-        if self.train_state["env_steps"] <= self.cfg.learning_starts:
-            return {}
-        return take_gradient_steps(self.gradient_step, num_gradient_steps(self.cfg.gradient_steps, batch), merge=True)
-
-    def gradient_step(self) -> dict:
+    def update(self, batch, progress) -> dict:
+        """One gradient step on a replay minibatch (the actor's on every ``policy_delay``-th)."""
         with self.autocast():
-            return self._gradient_step()
+            return self._gradient_step(batch)
 
-    def _gradient_step(self) -> dict:
+    def _gradient_step(self, b) -> dict:
         c = self.cfg
-        b = self.replay.sample(c.batch_size, device=self.device)
 
         # critics: clipped double-Q target with target policy smoothing
         critic_loss, info = td3_critic_loss(self.critic, self.critic_target, self.actor_target, b,
