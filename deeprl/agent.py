@@ -3,7 +3,7 @@ loading and ``learn``. An algorithm file subclasses :class:`Agent` once and supp
 
 - ``name`` and ``Config`` (a dataclass of its hyperparameters),
 - ``build()``: networks and optimisers from ``self.obs_space``, ``self.act_space``, ``self.cfg``,
-- ``act(obs, deterministic=False) -> (actions, log_probs)`` on a batch of tensors (the default
+- ``act(obs, deterministic=False) -> (actions, log_probs or None)`` on a batch of tensors (the default
   samples ``self.actor(obs)``, a distribution),
 - ``loop``: which training loop runs it (deeprl/runners): ``collect`` (the default: collect a
   rollout, update), ``replay`` (collect into a replay buffer the loop owns, sample, update:
@@ -41,6 +41,7 @@ from deeprl.data.collect import Collector, map_obs, to_tensor
 from deeprl.data.replay import ReplayBuffer, check_fits
 from deeprl.envs.make import check_env_id, frame_stack_of, make_vec_env, obs_space_of
 from deeprl.envs.spaces import space_from_dict, space_to_dict
+from deeprl.nn.acting import ActorPolicy
 from deeprl.nn.networks import is_image_space
 from deeprl.nn.normalize import ObsNormalizer, RewardScaler
 from deeprl.nn.numpy_actor import numpy_actor
@@ -110,26 +111,26 @@ class Agent:
         raise NotImplementedError
 
     def act(self, obs, deterministic: bool = False):
-        """(actions, log-probs) for a batch of network inputs; by default from the stochastic
-        policy ``self.actor(obs) -> distribution`` (its mode when ``deterministic``)."""
+        """(actions, log-probs or None) for a batch of network inputs (tensors); by default from
+        the stochastic policy ``self.actor(obs) -> distribution`` (its mode when ``deterministic``)."""
         dist = self.actor(obs)
         a = dist.mode() if deterministic else dist.sample()
         return a, dist.log_prob(a)
 
     def behaviour_policy(self):
-        """The stochastic policy that collects experience, NumPy in and out:
-        ``obs -> (actions, log_probs)``. The default ``act`` on an MLP actor runs as NumPy
-        (see deeprl.nn.numpy_actor: several times cheaper at a few envs); otherwise ``act``
-        runs through torch."""
-        if type(self).act is Agent.act and self.device.type == "cpu":
-            fast = numpy_actor(getattr(self, "actor", None), self.rng)
-            if fast is not None:
-                return fast
+        """The policy that collects experience (deeprl.nn.acting): NumPy in and out,
+        ``obs -> (actions, log_probs or None)``, picklable through ``snapshot()``. The default
+        samples ``self.actor(obs)`` with its log-probs: as NumPy for an MLP actor on CPU (see
+        deeprl.nn.numpy_actor: several times cheaper at a few envs), else through torch.
+        Algorithms that override ``act`` and not this method act through the agent (planners)."""
+        if type(self).act is Agent.act:
+            fast = numpy_actor(getattr(self, "actor", None), self.rng) if self.device.type == "cpu" else None
+            return fast if fast is not None else ActorPolicy(self.actor, self.device)
 
         def act(obs):
             with torch.inference_mode():
                 a, logp = self.act(to_tensor(obs, self.device))
-            return a.cpu().numpy(), logp.cpu().numpy()
+            return a.cpu().numpy(), None if logp is None else logp.cpu().numpy()
 
         return act
 

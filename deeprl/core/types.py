@@ -20,7 +20,7 @@ class Rollout:
 
     obs: Obs
     actions: np.ndarray
-    log_probs: np.ndarray
+    log_probs: np.ndarray | None  # None where the behaviour policy reports none
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray

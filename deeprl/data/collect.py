@@ -41,9 +41,10 @@ def _put(buf, t, value, mask=None):
 class Collector:
     """Steps a vector env with a policy and returns :class:`Rollout` batches.
 
-    ``act(obs) -> (actions, log_probs)`` is the behaviour policy, NumPy in and out
-    (``Agent.behaviour_policy()``); ``preprocess(obs, update) -> obs`` applies observation
-    normalisation; ``scale_rewards(rewards, dones) -> rewards`` reward scaling.
+    ``act(obs) -> (actions, log_probs or None)`` is the behaviour policy, NumPy in and out
+    (``Agent.behaviour_policy()``; the rollout's ``log_probs`` are None when it returns None);
+    ``preprocess(obs, update) -> obs`` applies observation normalisation;
+    ``scale_rewards(rewards, dones) -> rewards`` reward scaling.
     """
 
     def __init__(self, envs, seed: int, preprocess=None, scale_rewards=None, action_low=None,
@@ -135,8 +136,10 @@ class Collector:
             a, logp = act(obs_p)
             if actions_buf is None:
                 actions_buf = np.zeros((T,) + a.shape, a.dtype)
-                logp_buf = np.zeros((T, N), np.float32)
-            actions_buf[t], logp_buf[t] = a, logp
+                logp_buf = np.zeros((T, N), np.float32) if logp is not None else None
+            actions_buf[t] = a
+            if logp_buf is not None:
+                logp_buf[t] = logp
             _put(obs_buf, t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t)
             self._check_obs(next_raw, self.env_steps + (t + 1) * N, true_next)
@@ -168,7 +171,11 @@ class Collector:
             a, logp = act(obs_p)
             if bufs["actions"] is None:
                 bufs["actions"] = np.zeros((cap,) + a.shape, a.dtype)
-            bufs["actions"][t], bufs["log_probs"][t] = a, logp
+                if logp is None:
+                    bufs["log_probs"] = None
+            bufs["actions"][t] = a
+            if bufs["log_probs"] is not None:
+                bufs["log_probs"][t] = logp
             _put(bufs["obs"], t, obs_p)
             next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
             self._check_obs(next_raw, self.env_steps + steps, true_next)
@@ -184,7 +191,8 @@ class Collector:
         sl = slice(0, t)
         trim = lambda x: map_obs(lambda y: y[sl], x)  # noqa: E731
         self.obs = None  # episodes always restart from a reset
-        return Rollout(trim(bufs["obs"]), bufs["actions"][sl], bufs["log_probs"][sl], bufs["rewards"][sl],
+        logp = bufs["log_probs"][sl] if bufs["log_probs"] is not None else None
+        return Rollout(trim(bufs["obs"]), bufs["actions"][sl], logp, bufs["rewards"][sl],
                        bufs["terminated"][sl], bufs["truncated"][sl], trim(bufs["next_obs"]), bufs["valid"][sl])
 
     @staticmethod
@@ -197,6 +205,7 @@ class Collector:
             old = bufs["valid"].shape[0]
             for k, v in bufs.items():
                 if v is None:
+                    new[k] = None  # (log-probs of a policy that reports none)
                     continue
                 if k == "actions":
                     new[k] = np.zeros((cap,) + v.shape[1:], v.dtype)

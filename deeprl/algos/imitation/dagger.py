@@ -97,7 +97,7 @@ class DAgger(Agent):
         def act(obs):
             with torch.inference_mode():
                 a, logp = self.act(to_tensor(obs, self.device), deterministic=mean)
-            a, logp = a.cpu().numpy(), logp.cpu().numpy()
+            a, logp = a.cpu().numpy(), None if logp is None else logp.cpu().numpy()
             if p_expert > 0:
                 use = self.rng.random(len(a)) < p_expert
                 if use.any():

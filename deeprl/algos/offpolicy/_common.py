@@ -1,13 +1,11 @@
 """Small helpers shared by the off-policy algorithms (replay-based): the replay loop's spec from
-a config's fields, target-network copies on one flat tensor, and the random policy used
-before ``learning_starts``. (The replay loop, deeprl/runners/replay_loop.py, owns the buffer.)"""
+a config's fields, target-network copies on one flat tensor, and target updates counted in
+env steps. (The replay loop, deeprl/runners/replay_loop.py, owns the buffer.)"""
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
-from gymnasium import spaces
 
 from deeprl.core.errors import ConfigError
 from deeprl.core.types import ReplaySpec
@@ -54,18 +52,3 @@ def sync_target_per_env_steps(target: FlatParams, online: FlatParams, env_steps:
     syncs = env_steps // interval - (env_steps - collected) // interval
     for _ in range(min(syncs, 1) if tau >= 1 else syncs):
         polyak_(target, online, tau)
-
-
-def random_policy(act_space: spaces.Space, rng: np.random.Generator):
-    """Uniform random actions (NumPy behaviour policy), used before learning starts."""
-    if isinstance(act_space, spaces.Discrete):
-        def act(obs):
-            n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
-            return rng.integers(0, act_space.n, n), np.zeros(n, np.float32)
-    else:
-        low, high = act_space.low.astype(np.float32), act_space.high.astype(np.float32)
-
-        def act(obs):
-            n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
-            return rng.uniform(low, high, (n,) + low.shape).astype(np.float32), np.zeros(n, np.float32)
-    return act

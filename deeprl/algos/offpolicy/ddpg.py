@@ -20,9 +20,9 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, replay_spec_of, target_copy
 from deeprl.core.config import param
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import Policy, RandomPolicy, as_tensor
 from deeprl.nn.ensemble import DeterministicActor, QEnsemble
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
@@ -92,25 +92,16 @@ class DDPG(Agent):
         if not deterministic:
             a = (a + self.cfg.action_noise * self.actor.scale * torch.randn_like(a)).clamp(
                 self.actor.center - self.actor.scale, self.actor.center + self.actor.scale)
-        return a, torch.zeros(a.shape[0])
+        return a, None
 
     def behaviour_policy(self):
         c = self.cfg
         if self.train_state["env_steps"] < c.learning_starts:
-            return random_policy(self.act_space, self.rng)
+            return RandomPolicy(self.act_space, self.rng)
         half = (self.act_space.high - self.act_space.low) / 2
-        low, high, rng = self.act_space.low, self.act_space.high, self.rng
-
-        def act(obs):
-            with torch.inference_mode():
-                mu = self.actor(to_tensor(obs, self.device)).cpu().numpy()
-            eps = rng.standard_normal(mu.shape)
-            if c.noise_type == "ou":  # dx = -theta x + sigma dW (unit time step)
-                self.ou_state += -c.ou_theta * self.ou_state + eps
-                eps = self.ou_state
-            a = np.clip(mu + c.action_noise * half * eps, low, high).astype(np.float32)
-            return a, np.zeros(len(a), np.float32)
-        return act
+        return NoisyActorPolicy(self.actor, self.device, c.action_noise * half, self.act_space.low,
+                                self.act_space.high, self.rng,
+                                ou=(c.ou_theta, self.ou_state) if c.noise_type == "ou" else None)
 
     # -- learning -----------------------------------------------------------------------------
     def observe(self, rollout):
@@ -137,6 +128,26 @@ class DDPG(Agent):
         polyak_(self.actor_target_flat, self.actor_flat, c.tau)
         return {"loss/critic": critic_loss.detach(), "loss/actor": actor_loss.detach(),
                 "train/q_mean": info["q_mean"]}
+
+
+class NoisyActorPolicy(Policy):
+    """A deterministic actor mu(s) plus exploration noise: a = clip(mu(s) + scale * eps, low, high),
+    eps ~ N(0, I), or (``ou = (theta, x)``) Ornstein-Uhlenbeck noise eps = x updated in place by
+    dx = -theta x + dW (unit time step; ``x`` is the algorithm's noise state, reset at episode ends)."""
+
+    def __init__(self, actor, device, scale, low, high, rng: np.random.Generator, ou=None):
+        self.actor, self.device, self.scale, self.low, self.high, self.rng = actor, device, scale, low, high, rng
+        self.ou = ou
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            mu = self.actor(as_tensor(obs, self.device)).cpu().numpy()
+        eps = self.rng.standard_normal(mu.shape)
+        if self.ou is not None:
+            theta, x = self.ou
+            x += -theta * x + eps
+            eps = x
+        return np.clip(mu + self.scale * eps, self.low, self.high).astype(np.float32), None
 
 
 def ddpg_critic_loss(critic, critic_target, actor_target, batch):

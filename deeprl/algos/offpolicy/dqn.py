@@ -31,7 +31,6 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
-    random_policy,
     replay_spec_of,
     sync_target_per_env_steps,
     target_copy,
@@ -40,7 +39,7 @@ from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import categorical_projection, q_learning_target
 from deeprl.core.types import PRIORITIES
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import Policy, RandomPolicy, as_tensor, batch_size_of
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.numpy_actor import numpy_q_values
@@ -124,16 +123,16 @@ class DQN(Agent):
                               sign_rewards=c.clip_rewards, minibatches_per_update=presample)
 
     # -- acting -------------------------------------------------------------------------------
-    def epsilon(self, step: int) -> float:
+    def epsilon_schedule(self) -> EpsilonSchedule:
         c = self.cfg
-        if c.noisy:
-            return 0.0
-        frac = min(step / max(c.exploration_fraction * self.run.total_steps, 1.0), 1.0)
-        return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
+        return EpsilonSchedule(c.exploration_initial_eps, c.exploration_final_eps,
+                               max(c.exploration_fraction * self.run.total_steps, 1.0), off=c.noisy)
+
+    def epsilon(self, step: int) -> float:
+        return self.epsilon_schedule()(step)
 
     def q_values(self, obs):
-        out = self.q_net(obs)
-        return (out.softmax(-1) * self.support).sum(-1) if self.cfg.distributional else out
+        return q_values(self.q_net, obs, self.support if self.cfg.distributional else None)
 
     def act(self, obs, deterministic: bool = False):
         self.q_net.set_noise(not deterministic)
@@ -141,32 +140,16 @@ class DQN(Agent):
             self.q_net.reset_noise()
         a = self.q_values(obs).argmax(-1)
         self.q_net.set_noise(True)
-        return a, torch.zeros(a.shape[0])
+        return a, None
 
     def behaviour_policy(self):
         """Epsilon-greedy with epsilon decayed per env step (uniform random before learning starts)."""
-        state = {"step": self.train_state["env_steps"]}
-        N, rng, c = self.run.num_envs, self.rng, self.cfg
-        explore_randomly = random_policy(self.act_space, rng)
+        c = self.cfg
         q_numpy = numpy_q_values(self.q_net) if self.device.type == "cpu" else None  # cheaper for a few envs
-
-        def act(obs):
-            step = state["step"]
-            state["step"] += N
-            if step < c.learning_starts:
-                return explore_randomly(obs)
-            if q_numpy is not None:
-                greedy = q_numpy(obs).argmax(-1)
-            else:
-                with torch.inference_mode():
-                    greedy = self.act(to_tensor(obs, self.device))[0].cpu().numpy()
-            eps = self.epsilon(step)
-            if eps > 0:
-                explore = rng.random(N) < eps
-                greedy = np.where(explore, rng.integers(0, self.n_actions, N), greedy)
-            return greedy, np.zeros(N, np.float32)
-
-        return act
+        greedy = ArgmaxQ(q_numpy) if q_numpy is not None else \
+            TorchGreedyQ(self.q_net, self.support if c.distributional else None, c.noisy, self.device)
+        return EpsilonGreedyPolicy(greedy, self.n_actions, self.epsilon_schedule(), self.train_state["env_steps"],
+                                   c.learning_starts, RandomPolicy(self.act_space, self.rng), self.rng)
 
     # -- learning -----------------------------------------------------------------------------
     def observe(self, rollout):
@@ -213,6 +196,75 @@ class DQN(Agent):
         if c.prioritized:
             metrics[PRIORITIES] = info["priority"]  # the replay loop updates the buffer
         return metrics
+
+
+def q_values(q_net, obs, support=None):
+    """Q(s, .) of a Q-network; for C51 (``support`` z_1..z_K) the mean of the return distribution."""
+    out = q_net(obs)
+    return (out.softmax(-1) * support).sum(-1) if support is not None else out
+
+
+@dataclass(frozen=True)
+class EpsilonSchedule:
+    """epsilon(step): linear from ``initial`` to ``final`` over ``decay_steps`` env steps, then
+    constant; 0 when ``off`` (noisy nets explore by their noise)."""
+
+    initial: float
+    final: float
+    decay_steps: float
+    off: bool = False
+
+    def __call__(self, step: int) -> float:
+        if self.off:
+            return 0.0
+        frac = min(step / self.decay_steps, 1.0)
+        return self.initial + frac * (self.final - self.initial)
+
+
+class ArgmaxQ:
+    """Greedy actions of a NumPy Q-function (deeprl.nn.numpy_actor.NumpyQ)."""
+
+    def __init__(self, q):
+        self.q = q
+
+    def __call__(self, obs):
+        return self.q(obs).argmax(-1)
+
+
+class TorchGreedyQ:
+    """Greedy actions of a torch Q-network (images, C51, noisy nets: fresh noise per call)."""
+
+    def __init__(self, q_net, support, noisy: bool, device):
+        self.q_net, self.support, self.noisy, self.device = q_net, support, noisy, device
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            if self.noisy:
+                self.q_net.reset_noise()
+            return q_values(self.q_net, as_tensor(obs, self.device), self.support).argmax(-1).cpu().numpy()
+
+
+class EpsilonGreedyPolicy(Policy):
+    """Epsilon-greedy on ``greedy(obs) -> actions``, epsilon = ``schedule(step)`` with ``step``
+    advancing by the batch size at each call; uniform random (``explore``) before
+    ``learning_starts`` env steps."""
+
+    def __init__(self, greedy, n_actions: int, schedule: EpsilonSchedule, step: int, learning_starts: int,
+                 explore: RandomPolicy, rng: np.random.Generator):
+        self.greedy, self.n_actions, self.schedule = greedy, n_actions, schedule
+        self.step, self.learning_starts, self.explore, self.rng = step, learning_starts, explore, rng
+
+    def __call__(self, obs):
+        step, n = self.step, batch_size_of(obs)
+        self.step += n
+        if step < self.learning_starts:
+            return self.explore(obs)
+        greedy = self.greedy(obs)
+        eps = self.schedule(step)
+        if eps > 0:
+            explore = self.rng.random(n) < eps
+            greedy = np.where(explore, self.rng.integers(0, self.n_actions, n), greedy)
+        return greedy, None
 
 
 def dqn_loss(q_net, q_target, batch, *, double_q: bool = False, loss: str = "huber", support=None,

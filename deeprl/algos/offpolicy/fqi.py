@@ -20,10 +20,10 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import random_policy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.data.collect import map_obs
+from deeprl.nn.acting import RandomPolicy
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.optim import Adam
@@ -67,11 +67,11 @@ class FQI(Agent):
         return "steps", -(-self.run.total_steps // self.run.num_envs)  # the whole dataset at once
 
     def behaviour_policy(self):
-        return random_policy(self.act_space, self.rng)
+        return RandomPolicy(self.act_space, self.rng)
 
     def act(self, obs, deterministic: bool = False):
         a = self.q_net(obs).argmax(-1)
-        return a, torch.zeros(a.shape[0])
+        return a, None
 
     def update(self, batch, progress):
         c = self.cfg

@@ -20,10 +20,10 @@ from gymnasium import spaces
 from torch import nn
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, replay_spec_of, target_copy
 from deeprl.core.config import param
 from deeprl.core.errors import SpaceError
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import Policy, RandomPolicy, as_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS, FlattenEncoder, make_encoder, mlp
 from deeprl.nn.optim import Adam
@@ -113,20 +113,13 @@ class NAF(Agent):
         _, mu, _ = self.q_net(obs)
         if not deterministic:
             mu = (mu + self.cfg.action_noise * torch.randn_like(mu)).clamp(-1.0, 1.0)
-        return self.center + self.half * mu, torch.zeros(mu.shape[0])
+        return self.center + self.half * mu, None
 
     def behaviour_policy(self):
         if self.train_state["env_steps"] < self.cfg.learning_starts:
-            return random_policy(self.act_space, self.rng)
-        rng, center, half = self.rng, self.center.cpu().numpy(), self.half.cpu().numpy()
-        sigma = self.cfg.action_noise
-
-        def act(obs):
-            with torch.inference_mode():
-                mu = self.q_net(to_tensor(obs, self.device))[1].cpu().numpy()
-            u = np.clip(mu + sigma * rng.standard_normal(mu.shape), -1.0, 1.0)
-            return (center + half * u).astype(np.float32), np.zeros(len(u), np.float32)
-        return act
+            return RandomPolicy(self.act_space, self.rng)
+        return NAFPolicy(self.q_net, self.device, self.cfg.action_noise, self.center.cpu().numpy(),
+                         self.half.cpu().numpy(), self.rng)
 
     def update(self, b, progress) -> dict:
         """One gradient step on a replay minibatch."""
@@ -139,6 +132,20 @@ class NAF(Agent):
         self.optimizer.step()
         polyak_(self.target_flat, self.flat, c.tau)
         return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"], "train/v_mean": info["v_mean"]}
+
+
+class NAFPolicy(Policy):
+    """NAF's exploration: a = center + half * clip(mu(s) + sigma eps, -1, 1), eps ~ N(0, I), with mu
+    the greedy action of the quadratic advantage (in [-1, 1]^d)."""
+
+    def __init__(self, q_net, device, sigma: float, center, half, rng: np.random.Generator):
+        self.q_net, self.device, self.sigma, self.center, self.half, self.rng = q_net, device, sigma, center, half, rng
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            mu = self.q_net(as_tensor(obs, self.device))[1].cpu().numpy()
+        u = np.clip(mu + self.sigma * self.rng.standard_normal(mu.shape), -1.0, 1.0)
+        return (self.center + self.half * u).astype(np.float32), None
 
 
 def naf_loss(q_net, q_target, batch, center, half):

@@ -26,11 +26,12 @@ import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, replay_spec_of, target_copy
 from deeprl.algos.offpolicy.ddpg import frozen
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import ensemble_backup
+from deeprl.nn.acting import ActorPolicy, RandomPolicy
 from deeprl.nn.ensemble import QEnsemble
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
@@ -116,8 +117,8 @@ class SAC(Agent):
 
     def behaviour_policy(self):
         if self.train_state["env_steps"] < self.cfg.learning_starts:
-            return random_policy(self.act_space, self.rng)
-        return super().behaviour_policy()
+            return RandomPolicy(self.act_space, self.rng)
+        return ActorPolicy(self.actor, self.device, log_probs=False)
 
     # -- learning -----------------------------------------------------------------------------
     def update(self, batch, progress) -> dict:
@@ -162,7 +163,7 @@ class SAC(Agent):
     def act(self, obs, deterministic: bool = False):
         dist = self.actor(obs)
         a = dist.mode() if deterministic else dist.sample()
-        return a, torch.zeros(a.shape[0])
+        return a, None
 
 
 def sac_critic_loss(critic, critic_target, actor, batch, alpha: float, *, backup: str = "min",

@@ -23,14 +23,13 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.offpolicy._common import (
     check_off_policy_run,
-    random_policy,
     replay_spec_of,
     sync_target_per_env_steps,
     target_copy,
 )
 from deeprl.core.config import param
 from deeprl.core.targets import soft_q_target
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import Policy, RandomPolicy, as_tensor
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.optim import Adam
@@ -97,16 +96,8 @@ class SoftQ(Agent):
 
     def behaviour_policy(self):
         if self.train_state["env_steps"] < self.cfg.learning_starts:
-            return random_policy(self.act_space, self.rng)
-        rng = self.rng
-
-        def act(obs):
-            with torch.inference_mode():
-                logp = self.policy_logits(to_tensor(obs, self.device)).log_softmax(-1).cpu().numpy()
-            g = -np.log(-np.log(rng.random(logp.shape).clip(1e-20, 1.0)))
-            a = (logp + g).argmax(-1)
-            return a, np.take_along_axis(logp, a[:, None], -1)[:, 0].astype(np.float32)
-        return act
+            return RandomPolicy(self.act_space, self.rng)
+        return BoltzmannPolicy(self.q_net, self.cfg.alpha, self.device, self.rng)
 
     def observe(self, rollout):
         """Target updates every ``target_update_interval`` env steps."""
@@ -126,6 +117,20 @@ class SoftQ(Agent):
         self.optimizer.step()
         return {"loss/q": loss.detach(), "train/q_mean": info["q_mean"],
                 "train/policy_entropy": info["policy_entropy"]}
+
+
+class BoltzmannPolicy(Policy):
+    """pi(a|s) = softmax_a(Q(s, a) / alpha), sampled by Gumbel-max with ``rng``; returns log pi(a|s)."""
+
+    def __init__(self, q_net, alpha: float, device, rng: np.random.Generator):
+        self.q_net, self.alpha, self.device, self.rng = q_net, alpha, device, rng
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            logp = (self.q_net(as_tensor(obs, self.device)) / self.alpha).log_softmax(-1).cpu().numpy()
+        g = -np.log(-np.log(self.rng.random(logp.shape).clip(1e-20, 1.0)))
+        a = (logp + g).argmax(-1)
+        return a, np.take_along_axis(logp, a[:, None], -1)[:, 0].astype(np.float32)
 
 
 def soft_q_loss(q_net, q_target, batch, alpha: float, *, loss: str = "huber"):

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, random_policy, replay_spec_of, target_copy
-from deeprl.algos.offpolicy.ddpg import frozen
+from deeprl.algos.offpolicy._common import check_off_policy_run, polyak_, replay_spec_of, target_copy
+from deeprl.algos.offpolicy.ddpg import NoisyActorPolicy, frozen
 from deeprl.core.config import param
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import RandomPolicy
 from deeprl.nn.ensemble import DeterministicActor, QEnsemble
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
@@ -95,20 +94,13 @@ class TD3(Agent):
         a = self.actor(obs)
         if not deterministic:
             a = a + self.cfg.action_noise * self.actor.scale * torch.randn_like(a)
-        return torch.max(torch.min(a, self.high), self.low), torch.zeros(a.shape[0])
+        return torch.max(torch.min(a, self.high), self.low), None
 
     def behaviour_policy(self):
         if self.train_state["env_steps"] < self.cfg.learning_starts:
-            return random_policy(self.act_space, self.rng)
+            return RandomPolicy(self.act_space, self.rng)
         noise = self.cfg.action_noise * (self.act_space.high - self.act_space.low) / 2
-        low, high, rng = self.act_space.low, self.act_space.high, self.rng
-
-        def act(obs):
-            with torch.inference_mode():
-                mu = self.actor(to_tensor(obs, self.device)).cpu().numpy()
-            a = np.clip(mu + noise * rng.standard_normal(mu.shape), low, high).astype(np.float32)
-            return a, np.zeros(len(a), np.float32)
-        return act
+        return NoisyActorPolicy(self.actor, self.device, noise, self.act_space.low, self.act_space.high, self.rng)
 
     # -- learning -----------------------------------------------------------------------------
     def update(self, batch, progress) -> dict:

@@ -45,9 +45,3 @@ class ActionClock:
         s = np.asarray(state, dtype=np.float64)
         self.seconds, self.actions = float(s[0]), int(s[1])
 
-
-def no_log_probs(n: int):
-    """Planners choose actions deterministically given their search: log-probabilities are 0."""
-    import torch
-
-    return torch.zeros(n)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
+from deeprl.algos.planning._common import ActionClock, as_numpy
 from deeprl.core.config import param
 from deeprl.core.errors import NonFiniteError
 from deeprl.planning.ilqr import ilqr
@@ -145,7 +145,7 @@ class ILQR(Agent):
         # Agent.predict runs under torch.inference_mode(), where autograd (iLQR's derivatives) is off
         with self.clock.timing(len(obs)), torch.inference_mode(False):
             actions = self.control(self.dynamics.obs_to_state(as_numpy(obs)))
-        return torch.as_tensor(actions), no_log_probs(len(actions))
+        return torch.as_tensor(actions), None
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update

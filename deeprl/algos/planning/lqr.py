@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
+from deeprl.algos.planning._common import ActionClock, as_numpy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.envs.make import make_env
@@ -75,13 +75,13 @@ class LQR(Agent):
     def act(self, obs, deterministic: bool = False):
         """Evaluation (``predict``): counts the steps of the evaluation envs."""
         u, self.eval_steps = self._control(as_numpy(obs), self.eval_steps)
-        return torch.as_tensor(u), no_log_probs(len(u))
+        return torch.as_tensor(u), None
 
     def behaviour_policy(self):
         """Training: counts the steps of the training envs (separately from evaluation)."""
         def policy(obs):
             u, self.train_steps = self._control(obs, self.train_steps)
-            return u, np.zeros(len(u))
+            return u, None
 
         return policy
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
+from deeprl.algos.planning._common import ActionClock, as_numpy
 from deeprl.core.config import param
 from deeprl.envs.clonable import search_simulator, state_from_observation
 from deeprl.planning.mcts import MCTS as TreeSearch
@@ -57,7 +57,7 @@ class MCTSAgent(Agent):
                 result = self.search.search(self.simulator, state_from_observation(self.simulator, o))
                 actions[i] = result.action
                 self.sim_steps += result.sim_steps
-        return torch.as_tensor(actions), no_log_probs(len(obs))
+        return torch.as_tensor(actions), None
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy, no_log_probs
+from deeprl.algos.planning._common import ActionClock, as_numpy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.planning.models import known_dynamics
@@ -150,7 +150,7 @@ class MPC(Agent):
         with self.clock.timing(len(obs)):
             states = self.dynamics.obs_to_state(as_numpy(obs))
             actions = self.dynamics.env_action(self.controller.act(states))
-        return torch.as_tensor(actions), no_log_probs(len(actions))
+        return torch.as_tensor(actions), None
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update

@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from deeprl.core.errors import SpaceError
 from deeprl.core.schedules import scheduled
+from deeprl.nn.acting import Policy
 from deeprl.tabular.model_free import epsilon_greedy_action
 
 # The env steps between metrics rows when the run does not set log_every: a row per update
@@ -47,11 +48,11 @@ def states_of(obs) -> np.ndarray:
 def table_act(Q: np.ndarray, obs, deterministic: bool, epsilon: float, rng: np.random.Generator):
     """``Agent.act`` for a Q table: greedy (lowest index on ties) when ``deterministic``, else
     epsilon-greedy. Returns (actions, log-probs) as tensors; log-probs of the chosen actions
-    under the epsilon-greedy policy (0 for the greedy one)."""
+    under the epsilon-greedy policy (None for the greedy one)."""
     s = states_of(obs)
     if deterministic:
         a = np.argmax(Q[s], axis=1)
-        return torch.as_tensor(a), torch.zeros(len(a))
+        return torch.as_tensor(a), None
     a, logp = epsilon_greedy(Q, s, epsilon, rng)
     return torch.as_tensor(a), torch.as_tensor(logp)
 
@@ -67,10 +68,15 @@ def epsilon_greedy(Q: np.ndarray, states: np.ndarray, epsilon: float, rng: np.ra
     return actions, np.log(p).astype(np.float32)
 
 
-def behaviour(Q_of, epsilon: float, rng: np.random.Generator):
-    """The collector's policy ``obs -> (actions, log_probs)`` for ``Q_of()`` (a callable, so
-    that it always reads the current table)."""
-    return lambda obs: epsilon_greedy(Q_of(), states_of(obs), epsilon, rng)
+class EpsilonGreedyTable(Policy):
+    """The collector's policy for a Q-table: epsilon-greedy actions and their log-probabilities.
+    ``Q`` is the table itself (no copy: the collector acts between updates); a snapshot copies it."""
+
+    def __init__(self, Q: np.ndarray, epsilon: float, rng: np.random.Generator):
+        self.Q, self.epsilon, self.rng = Q, epsilon, rng
+
+    def __call__(self, obs):
+        return epsilon_greedy(self.Q, states_of(obs), self.epsilon, self.rng)
 
 
 def epsilon_at(cfg, progress: float) -> float:
@@ -147,13 +153,18 @@ def bandit_env(algo: str, env_id: str):
     return bandit
 
 
-def bandit_behaviour(algorithm, plays_so_far, rng):
-    """The collector's policy: ``algorithm.select`` for each env's next play."""
-    def act(obs):
+class BanditPolicy(Policy):
+    """The collector's policy: ``algorithm.select(t, rng)`` for each env's next play t, counting
+    from the ``plays`` made so far."""
+
+    def __init__(self, algorithm, plays: int, rng: np.random.Generator):
+        self.algorithm, self.plays, self.rng = algorithm, plays, rng
+
+    def __call__(self, obs):
         n = len(obs)
-        arms = np.array([algorithm.select(plays_so_far() + i + 1, rng) for i in range(n)], dtype=np.int64)
-        return arms, np.zeros(n, np.float32)
-    return act
+        arms = np.array([self.algorithm.select(self.plays + i + 1, self.rng) for i in range(n)], dtype=np.int64)
+        self.plays += n
+        return arms, None
 
 
 def bandit_act(algorithm, obs, deterministic: bool, plays: int, rng):
@@ -164,7 +175,7 @@ def bandit_act(algorithm, obs, deterministic: bool, plays: int, rng):
         a = np.full(n, int(np.argmax(algorithm.values)))
     else:
         a = np.array([algorithm.select(plays + i + 1, rng) for i in range(n)], dtype=np.int64)
-    return torch.as_tensor(a), torch.zeros(n)
+    return torch.as_tensor(a), None
 
 
 class Regret:

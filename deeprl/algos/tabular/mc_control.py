@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 
 from deeprl.agent import Agent
-from deeprl.algos.tabular._common import LOG_EVERY, behaviour, epsilon_at, table_act, table_shape
+from deeprl.algos.tabular._common import LOG_EVERY, EpsilonGreedyTable, epsilon_at, table_act, table_shape
 from deeprl.core.config import param
 from deeprl.tabular.model_free import Episode, mc_control_update
 
@@ -57,7 +57,7 @@ class MCControl(Agent):
         return table_act(self.Q, obs, deterministic, self.epsilon(), self.rng)
 
     def behaviour_policy(self):
-        return behaviour(lambda: self.Q, self.epsilon(), self.rng)
+        return EpsilonGreedyTable(self.Q, self.epsilon(), self.rng)
 
     def rollout_spec(self):
         return "episodes", 1  # one complete episode from every env

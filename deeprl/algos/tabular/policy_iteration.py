@@ -46,7 +46,7 @@ class PolicyIteration(Agent):
 
     def act(self, obs, deterministic: bool = False):
         a = self.policy[states_of(obs)]  # deterministic either way
-        return torch.as_tensor(a), torch.zeros(len(a))
+        return torch.as_tensor(a), None
 
     def update(self, batch, progress):
         V, policy, self.rounds = policy_iteration(self.mdp, self.cfg.gamma, self.cfg.max_iter)

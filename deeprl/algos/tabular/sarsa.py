@@ -20,7 +20,7 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.tabular._common import (
     LOG_EVERY,
-    behaviour,
+    EpsilonGreedyTable,
     ema,
     epsilon_at,
     learning_rate_at,
@@ -69,7 +69,7 @@ class Sarsa(Agent):
         return table_act(self.Q, obs, deterministic, self.epsilon(), self.rng)
 
     def behaviour_policy(self):
-        return behaviour(lambda: self.Q, self.epsilon(), self.rng)
+        return EpsilonGreedyTable(self.Q, self.epsilon(), self.rng)
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update

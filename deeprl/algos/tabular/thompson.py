@@ -20,9 +20,9 @@ from gymnasium import spaces
 from deeprl.agent import Agent
 from deeprl.algos.tabular._common import (
     LOG_EVERY,
+    BanditPolicy,
     Regret,
     bandit_act,
-    bandit_behaviour,
     bandit_env,
     bandit_state,
     bandit_update,
@@ -61,7 +61,7 @@ class Thompson(Agent):
         return bandit_act(self.algorithm, obs, deterministic, self.regret.plays, self.rng)
 
     def behaviour_policy(self):
-        return bandit_behaviour(self.algorithm, lambda: self.regret.plays, self.rng)
+        return BanditPolicy(self.algorithm, self.regret.plays, self.rng)
 
     def rollout_spec(self):
         return "steps", 1

@@ -48,7 +48,7 @@ class ValueIteration(Agent):
 
     def act(self, obs, deterministic: bool = False):
         a = self.policy[states_of(obs)]  # deterministic either way
-        return torch.as_tensor(a), torch.zeros(len(a))
+        return torch.as_tensor(a), None
 
     def update(self, batch, progress):
         c = self.cfg

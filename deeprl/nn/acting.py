@@ -1,0 +1,72 @@
+"""Policies: what acts, and nothing else.
+
+A policy is called on a batch of network inputs (NumPy) and returns ``(actions, log_probs)``
+as NumPy, with ``log_probs`` None unless the algorithm learns from them (policy gradients,
+soft Q's Boltzmann policy, epsilon-greedy tabular control). It holds the networks and the
+exploration state it acts with, and a NumPy generator, but no reference to the learner.
+
+In the learner's process a policy reads the live networks (references, or NumPy views of the
+torch parameters) and draws from the algorithm's generator, so a seeded run is one random
+stream. ``snapshot()`` is a frozen copy: the weights at that moment, the exploration state
+(epsilon's step, noise state) and a copy of the generator; it pickles, so a worker process
+acts as the learner would have. (Policies that sample through torch, e.g. a squashed
+Gaussian, draw from torch's generator in the process they run in.)
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+
+def as_tensor(obs, device):
+    return {k: torch.as_tensor(v, device=device) for k, v in obs.items()} if isinstance(obs, dict) else \
+        torch.as_tensor(obs, device=device)
+
+
+def batch_size_of(obs) -> int:
+    return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+
+
+class Policy:
+    """``policy(obs) -> (actions, log_probs or None)``, NumPy in and out; ``snapshot()`` a frozen,
+    picklable copy. (deeprl.nn.numpy_actor.NumpyActor is one too: an MLP actor in NumPy.)"""
+
+    def __call__(self, obs):
+        raise NotImplementedError
+
+    def snapshot(self) -> Policy:
+        return copy.deepcopy(self)
+
+
+class RandomPolicy(Policy):
+    """Uniform random actions (off-policy algorithms before ``learning_starts``)."""
+
+    def __init__(self, act_space: spaces.Space, rng: np.random.Generator):
+        self.rng = rng
+        self.n = int(act_space.n) if isinstance(act_space, spaces.Discrete) else None
+        if self.n is None:
+            self.low, self.high = act_space.low.astype(np.float32), act_space.high.astype(np.float32)
+
+    def __call__(self, obs):
+        n = batch_size_of(obs)
+        if self.n is not None:
+            return self.rng.integers(0, self.n, n), None
+        return self.rng.uniform(self.low, self.high, (n,) + self.low.shape).astype(np.float32), None
+
+
+class ActorPolicy(Policy):
+    """Samples ``actor(obs)`` (a torch distribution) with torch's generator; its log-probs when
+    ``log_probs``."""
+
+    def __init__(self, actor: torch.nn.Module, device, log_probs: bool = True):
+        self.actor, self.device, self.log_probs = actor, device, log_probs
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            dist = self.actor(as_tensor(obs, self.device))
+            a = dist.sample()
+            logp = dist.log_prob(a).cpu().numpy() if self.log_probs else None
+        return a.cpu().numpy(), logp

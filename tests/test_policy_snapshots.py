@@ -1,0 +1,112 @@
+"""Policy snapshots: each algorithm's behaviour policy snapshot pickles without the learner,
+acts in a separate process (multiprocessing spawn) exactly as in this one on the same
+observations, and stays frozen when the learner's weights change afterwards.
+
+Planners (lqr, ilqr, mpc, mcts), DAgger and BC still act through the agent (their policies
+are not snapshots yet); value and policy iteration collect nothing."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from deeprl.algos import ALGORITHMS
+
+N_OBS, N_CALLS = 6, 3
+PG = dict(n_steps=16, num_envs=2, hidden_sizes=(16,))
+OFF = dict(learning_starts=0, batch_size=8, buffer_size=500, hidden_sizes=(16,), train_freq=4)
+CASES = {
+    "ppo": ("ppo", "CartPole-v1", dict(PG, n_epochs=1, batch_size=32)),
+    "ppo-gaussian": ("ppo", "Pendulum-v1", dict(PG, n_epochs=1, batch_size=32)),
+    "a2c": ("a2c", "CartPole-v1", PG),
+    "reinforce": ("reinforce", "CartPole-v1", dict(hidden_sizes=(16,))),
+    "actor_critic": ("actor_critic", "CartPole-v1", dict(hidden_sizes=(16,))),
+    "dqn": ("dqn", "CartPole-v1", dict(OFF, target_update_interval=16)),
+    "dqn-noisy-c51": ("dqn", "CartPole-v1", dict(OFF, target_update_interval=16, noisy=True, distributional=True,
+                                                 n_atoms=11, v_min=0.0, v_max=20.0)),
+    "dqn-epsilon": ("dqn", "CartPole-v1", dict(OFF, target_update_interval=16, exploration_final_eps=0.5)),
+    "soft_q": ("soft_q", "CartPole-v1", dict(OFF, target_update_interval=16)),
+    "fqi": ("fqi", "CartPole-v1", dict(hidden_sizes=(16,))),
+    "sac": ("sac", "Pendulum-v1", dict(OFF, train_freq=1)),
+    "td3": ("td3", "Pendulum-v1", dict(OFF, train_freq=1)),
+    "ddpg-ou": ("ddpg", "Pendulum-v1", dict(OFF, train_freq=1, noise_type="ou", num_envs=N_OBS)),  # one OU state per env
+    "naf": ("naf", "Pendulum-v1", dict(OFF, train_freq=1)),
+    **{name: (name, "FrozenLake-v1", {}) for name in
+       ("q_learning", "sarsa", "expected_sarsa", "double_q_learning", "sarsa_lambda", "dyna_q", "mc_control")},
+    **{name: (name, "deeprl/BernoulliBandit-v0", {}) for name in ("ucb", "epsilon_greedy", "thompson")},
+}
+
+
+def act_repeatedly(payload: bytes, obs, torch_seed: int) -> list:
+    """Unpickle a policy snapshot and act ``N_CALLS`` times (runs in the spawned worker too)."""
+    torch.manual_seed(torch_seed)  # policies that sample through torch draw from this process's generator
+    policy = pickle.loads(payload)
+    return [policy(obs) for _ in range(N_CALLS)]
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with mp.get_context("spawn").Pool(1) as pool:
+        yield pool
+
+
+def _trained(case):
+    name, env, kw = CASES[case]
+    agent = ALGORITHMS[name](env, seed=0, preset="none", torch_threads=1, eval_episodes=0, eval_every=0,
+                             checkpoint_every=0, **kw)
+    agent.learn(64)  # weights, tables and counters away from their initial values
+    return agent
+
+
+def _observations(agent):
+    space = agent.obs_space
+    space.seed(0)
+    raw = np.stack([np.asarray(space.sample()) for _ in range(N_OBS)])
+    return agent.preprocess(raw)
+
+
+def _perturb(agent):
+    """Change every weight and table of the learner in place."""
+    with torch.no_grad():
+        for m in agent.modules().values():
+            if isinstance(m, torch.nn.Module):
+                for p in m.parameters():
+                    p.add_(0.5)
+    for v in vars(agent).values():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            v += 0.5
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for (acts_a, logp_a), (acts_b, logp_b) in zip(a, b):
+        np.testing.assert_array_equal(acts_a, acts_b)
+        assert (logp_a is None) == (logp_b is None)
+        if logp_a is not None:
+            np.testing.assert_array_equal(logp_a, logp_b)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_snapshot_acts_identically_in_a_spawned_process(case, worker, monkeypatch):
+    agent = _trained(case)
+    obs = _observations(agent)
+
+    def refuse(self, protocol):
+        raise TypeError("the learner was pickled with its policy")
+
+    monkeypatch.setattr(type(agent), "__reduce_ex__", refuse)
+    snapshot = agent.behaviour_policy().snapshot()
+    payload = pickle.dumps(snapshot)  # would raise if the snapshot referenced the agent
+    monkeypatch.undo()
+
+    here = act_repeatedly(payload, obs, torch_seed=7)
+    there = worker.apply(act_repeatedly, (payload, obs, 7))
+    _assert_same(here, there)
+
+    # frozen: the learner's later updates do not reach a snapshot taken before them
+    _perturb(agent)
+    torch.manual_seed(7)
+    _assert_same([snapshot(obs) for _ in range(N_CALLS)], here)
