@@ -44,9 +44,11 @@ def test_mpc_cem_swings_pendulum_up_and_holds_it():
     assert agent.clock.actions == 130 and agent.clock.per_action > 0
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["torch-batched", "numpy-rows"])
 @pytest.mark.parametrize("planner", ["random", "mppi"])
-def test_mpc_keeps_pendulum_upright(planner):
-    agent = MPC("Pendulum-v1", seed=1, planner=planner, horizon=15, num_samples=100, num_iterations=2)
+def test_mpc_keeps_pendulum_upright(planner, batched):
+    agent = MPC("Pendulum-v1", seed=1, planner=planner, horizon=15, num_samples=100, num_iterations=2,
+                batched=batched)
     for seed, state in enumerate(([0.3, -0.5], [-0.4, 1.0])):
         angles, _ = run_pendulum(agent, 40, seed, state)
         assert angles[-10:].max() < 0.1, (planner, angles)

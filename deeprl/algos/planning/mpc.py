@@ -29,10 +29,13 @@ from deeprl.agent import Agent
 from deeprl.algos.planning._common import ActionClock, as_numpy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
+from deeprl.planning.batched import BatchedPlanner
+from deeprl.planning.model_env import AnalyticModelEnv, model_returns
 from deeprl.planning.models import known_dynamics
 from deeprl.planning.shooting import CEM, MPPI, RandomShooting
 
-__all__ = ["MPC", "MPCConfig", "PLANNERS", "MPCController", "make_planner", "model_objective", "shift_plan"]
+__all__ = ["MPC", "MPCConfig", "PLANNERS", "BatchedMPCController", "MPCController", "make_planner",
+           "model_objective", "shift_plan"]
 
 PLANNERS = ("random", "cem", "mppi")
 
@@ -111,6 +114,45 @@ class MPCController:
         return out
 
 
+class BatchedMPCController:
+    """Receding-horizon control of a batch of states planned together in torch: one
+    :class:`~deeprl.planning.batched.BatchedPlanner` call per step plans every row, on a
+    :class:`~deeprl.planning.model_env.ModelEnv` (B * N * ``particles`` rollouts per model call).
+    Same interface as :class:`MPCController`: ``act(states (B, n)) -> controls (B, m)``, ``plans``
+    (B, H, m) as NumPy, ``reset()``; ``last_info.best_cost`` is the mean over rows of the best
+    predicted return."""
+
+    def __init__(self, planner: BatchedPlanner, model_env, horizon: int, low, high, gamma: float = 1.0,
+                 warm_start: bool = True, particles: int = 1):
+        if int(horizon) != horizon or horizon < 1:
+            raise ConfigError(f"horizon must be an integer >= 1, got {horizon}")
+        self.planner, self.model_env, self.horizon, self.gamma = planner, model_env, int(horizon), float(gamma)
+        self.fill = (np.asarray(low, dtype=np.float64) + np.asarray(high, dtype=np.float64)) / 2.0
+        self.warm_start, self.particles = warm_start, int(particles)
+        self.plans: np.ndarray | None = None
+        self.last_info = None
+
+    def reset(self) -> None:
+        self.plans = None
+
+    def act(self, states: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(states, dtype=np.float64))
+        B, m = x.shape[0], self.fill.shape[0]
+        if self.plans is None or self.plans.shape[0] != B or not self.warm_start:
+            self.plans = np.broadcast_to(self.fill, (B, self.horizon, m)).copy()
+        plan = self.planner.plan(lambda A: model_returns(self.model_env, x, A, self.gamma, self.particles),
+                                 torch.from_numpy(self.plans))
+        plan = plan.numpy()
+        self.plans = np.concatenate([plan[:, 1:], np.broadcast_to(self.fill, (B, 1, m))], axis=1)
+        self.last_info = _Predicted(float(self.planner.info.best_return.mean()))
+        return plan[:, 0]
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    best_cost: float  # (the name MPCController's planners use; here: the best predicted return)
+
+
 @dataclass
 class MPCConfig:
     planner: str = param("cem", "trajectory optimiser", choices=PLANNERS)
@@ -123,6 +165,8 @@ class MPCConfig:
     noise_std: float = param(0.5, "MPPI noise std as a fraction of the half action range", low=0.0, low_open=True)
     gamma: float = param(1.0, "discount of rewards inside the horizon", low=0.0, high=1.0, aliases=("discount",))
     warm_start: bool = param(True, "start each plan from the previous plan shifted by one step")
+    batched: bool = param(True, "plan every parallel env in one torch batch (deeprl.planning.batched); "
+                                "false: row by row with the NumPy planners of deeprl.planning.shooting")
     steps_per_update: int = param(200, "real environment steps per training iteration (one log row)", low=1)
 
     def __post_init__(self):
@@ -135,15 +179,27 @@ class MPC(Agent):
     Config = MPCConfig
 
     def build(self):
-        c = self.cfg
         self.dynamics = known_dynamics(self.run.env_id, self.name)  # ConfigError if unsupported
-        d = self.dynamics
+        self.controller = self._batched_controller() if self.cfg.batched else self._row_controller()
+        self.clock = ActionClock()
+
+    def _batched_controller(self) -> BatchedMPCController:
+        c, d = self.cfg, self.dynamics
+        generator = torch.Generator().manual_seed(int(self.rng.integers(2**63)))
+        std = c.noise_std * (d.action_high - d.action_low) / 2.0
+        planner = BatchedPlanner(c.planner, d.action_low, d.action_high, c.num_samples, c.num_elites,
+                                 1 if c.planner == "random" else c.num_iterations, c.alpha, c.temperature, std,
+                                 generator=generator)
+        return BatchedMPCController(planner, AnalyticModelEnv(d), c.horizon, d.action_low, d.action_high,
+                                    gamma=c.gamma, warm_start=c.warm_start)
+
+    def _row_controller(self) -> MPCController:
+        c, d = self.cfg, self.dynamics
         planner = make_planner(c.planner, d.action_low, d.action_high, num_samples=c.num_samples,
                                num_elites=c.num_elites, num_iterations=c.num_iterations, alpha=c.alpha,
                                temperature=c.temperature, noise_std=c.noise_std, rng=self.rng)
-        self.controller = MPCController(planner, d.model(), c.horizon, d.action_low, d.action_high, gamma=c.gamma,
-                                        warm_start=c.warm_start)
-        self.clock = ActionClock()
+        return MPCController(planner, d.model(), c.horizon, d.action_low, d.action_high, gamma=c.gamma,
+                             warm_start=c.warm_start)
 
     @torch.no_grad()
     def act(self, obs, deterministic: bool = False):
@@ -170,10 +226,15 @@ class MPC(Agent):
 
     def extra_state(self):
         plans = self.controller.plans
-        return {"clock": self.clock.state(), "plans": np.zeros((0,)) if plans is None else plans}
+        state = {"clock": self.clock.state(), "plans": np.zeros((0,)) if plans is None else plans}
+        if self.cfg.batched:
+            state["planner_rng"] = self.controller.planner.generator.get_state()
+        return state
 
     def load_extra_state(self, state):
         if "clock" in state:
             self.clock.load(state["clock"])
             plans = np.asarray(state["plans"])
             self.controller.plans = plans if plans.size else None
+        if self.cfg.batched and "planner_rng" in state:
+            self.controller.planner.generator.set_state(torch.as_tensor(state["planner_rng"], dtype=torch.uint8))
