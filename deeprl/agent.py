@@ -25,6 +25,7 @@ There is no deeper hierarchy: algorithms never inherit from each other.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 from pathlib import Path
@@ -41,7 +42,7 @@ from deeprl.data.collect import Collector, map_obs, to_tensor
 from deeprl.data.replay import ReplayBuffer, check_fits
 from deeprl.envs.make import check_env_id, frame_stack_of, make_vec_env, obs_space_of
 from deeprl.envs.spaces import space_from_dict, space_to_dict
-from deeprl.nn.acting import ActorPolicy
+from deeprl.nn.acting import ActorPolicy, RawObsPolicy
 from deeprl.nn.networks import is_image_space
 from deeprl.nn.normalize import ObsNormalizer, RewardScaler
 from deeprl.nn.numpy_actor import numpy_actor
@@ -133,6 +134,17 @@ class Agent:
             return a.cpu().numpy(), None if logp is None else logp.cpu().numpy()
 
         return act
+
+    def policy_snapshot(self) -> RawObsPolicy:
+        """A frozen, picklable copy of the behaviour policy that takes raw observations: the
+        weights, exploration state and a copy of the generator as of now, and the observation
+        normaliser's statistics. A worker process can act with it without the agent."""
+        normalizer = copy.deepcopy(self.obs_normalizer) if self.obs_normalizer is not None else None
+        policy = self.behaviour_policy()
+        if not hasattr(policy, "snapshot"):
+            raise ConfigError(f"{self.name} acts through the agent (a planner, BC or DAgger); "
+                              "its policy cannot be snapshotted yet")
+        return RawObsPolicy(policy.snapshot(), normalizer)
 
     def rollout_spec(self) -> tuple[str, int] | None:
         raise NotImplementedError

@@ -41,6 +41,22 @@ class Policy:
         return copy.deepcopy(self)
 
 
+class RawObsPolicy(Policy):
+    """Raw environment observations in: the observation normaliser's frozen statistics (or
+    float64 -> float32, as the learner's ``preprocess``), then ``policy`` on the network inputs.
+    What a worker process runs (``Agent.policy_snapshot()``)."""
+
+    def __init__(self, policy, normalizer=None):
+        self.policy, self.normalizer = policy, normalizer
+
+    def __call__(self, obs):
+        if self.normalizer is not None:
+            obs = self.normalizer(obs, False)
+        elif not isinstance(obs, dict) and obs.dtype == np.float64:
+            obs = obs.astype(np.float32)
+        return self.policy(obs)
+
+
 class RandomPolicy(Policy):
     """Uniform random actions (off-policy algorithms before ``learning_starts``)."""
 
