@@ -17,10 +17,10 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess:
 def test_import_contracts_are_kept():
     r = _lint(ROOT)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "2 kept, 0 broken" in r.stdout
+    assert "3 kept, 0 broken" in r.stdout
 
 
-def test_contracts_catch_an_upward_import_and_a_circle_within_a_layer(tmp_path):
+def test_contracts_catch_an_upward_import_a_circle_and_an_algorithm_calling_a_loop(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "deeprl", tmp_path / "deeprl", ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
     (tmp_path / "deeprl" / "envs" / "_bad.py").write_text("import deeprl.planning.lqr\n")
@@ -31,5 +31,10 @@ def test_contracts_catch_an_upward_import_and_a_circle_within_a_layer(tmp_path):
     (tmp_path / "deeprl" / "data" / "_a.py").write_text("import deeprl.data._b\n")
     (tmp_path / "deeprl" / "data" / "_b.py").write_text("import deeprl.data._a\n")
     r = _lint(tmp_path)
-    assert r.returncode != 0 and "1 kept, 1 broken" in r.stdout
+    assert r.returncode != 0 and "2 kept, 1 broken" in r.stdout
     assert "No import circles" in r.stdout.split("Broken contracts")[-1]
+    for f in ("_a.py", "_b.py"):
+        (tmp_path / "deeprl" / "data" / f).unlink()
+    (tmp_path / "deeprl" / "algos" / "_bad.py").write_text("from deeprl.runners import collect_loop\n")
+    r = _lint(tmp_path)
+    assert r.returncode != 0 and "Algorithms do not call the loops" in r.stdout.split("Broken contracts")[-1]
