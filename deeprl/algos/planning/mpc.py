@@ -10,10 +10,12 @@ At each step, from the state ``s`` behind the observation::
 ``num_elites`` best samples, smoothing ``alpha``), ``mppi`` (``num_iterations`` reward-weighted
 averages with ``temperature`` and Gaussian noise of ``noise_std`` times the half action range).
 The model is the env's analytic dynamics (:func:`deeprl.planning.models.known_dynamics`:
-Pendulum-v1, CartPole-v1, deeprl/LinearQuadratic-v0), wrapped as the batched
-``model(s, a) -> (s', r)`` that the controller (:class:`MPCController`)
-accepts from any source (a learned model plugs in the same way). :class:`MPCController` keeps one
-plan per row of a batch of states, so parallel environments each warm-start from their own plan.
+Pendulum-v1, CartPole-v1, deeprl/LinearQuadratic-v0). By default (``batched``) it is a
+:class:`~deeprl.planning.model_env.ModelEnv` and :class:`BatchedMPCController` plans every
+parallel env in one torch batch (population x particles, :mod:`deeprl.planning.batched`);
+``batched=false`` plans row by row with the NumPy planners on the ``model(s, a) -> (s', r)``
+that :class:`MPCController` accepts. A learned model plugs in either way. Both controllers keep
+one plan per env, so parallel environments each warm-start from their own plan.
 Nothing is learned: training only acts, ``steps_per_update`` real
 steps per iteration, and logs the time per action.
 """
