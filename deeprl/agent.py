@@ -142,7 +142,7 @@ class Agent:
         normalizer = copy.deepcopy(self.obs_normalizer) if self.obs_normalizer is not None else None
         policy = self.behaviour_policy()
         if not hasattr(policy, "snapshot"):
-            raise ConfigError(f"{self.name} acts through the agent (a planner, BC or DAgger); "
+            raise ConfigError(f"{self.name} acts through the agent (DAgger: its expert labels as it acts); "
                               "its policy cannot be snapshotted yet")
         return RawObsPolicy(policy.snapshot(), normalizer)
 

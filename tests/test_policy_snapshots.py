@@ -3,8 +3,8 @@ the observation normaliser's statistics) pickles without the learner, acts in a 
 process (multiprocessing spawn) on raw observations exactly as in this one, and stays frozen
 when the learner's weights change afterwards.
 
-Planners (lqr, ilqr, mpc, mcts), DAgger and BC still act through the agent (their policies
-are not snapshots yet); value and policy iteration collect nothing."""
+DAgger still acts through the agent (its behaviour mixes in the expert's labels); value and
+policy iteration collect nothing."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -16,6 +16,7 @@ import torch
 
 from deeprl.algos import ALGORITHMS
 from deeprl.core.errors import ConfigError
+from deeprl.envs.make import make_env
 
 N_OBS, N_CALLS = 6, 3
 PG = dict(n_steps=16, num_envs=2, hidden_sizes=(16,))
@@ -40,6 +41,15 @@ CASES = {
     **{name: (name, "FrozenLake-v1", {}) for name in
        ("q_learning", "sarsa", "expected_sarsa", "double_q_learning", "sarsa_lambda", "dyna_q", "mc_control")},
     **{name: (name, "deeprl/BernoulliBandit-v0", {}) for name in ("ucb", "epsilon_greedy", "thompson")},
+    "bc": ("bc", "deeprl/ObstacleCourse-v0", dict(hidden_sizes=(16,))),
+    "lqr": ("lqr", "deeprl/LinearQuadratic-v0", {}),
+    "ilqr": ("ilqr", "Pendulum-v1", dict(horizon=10, max_iter=5, steps_per_update=4)),
+    "mpc-batched-cem": ("mpc", "Pendulum-v1", dict(horizon=8, num_samples=32, steps_per_update=4)),
+    "mpc-rows-mppi": ("mpc", "Pendulum-v1", dict(planner="mppi", batched=False, horizon=8, num_samples=32,
+                                                 steps_per_update=4)),
+    "mpc-cartpole-random": ("mpc", "CartPole-v1", dict(planner="random", horizon=8, num_samples=32,
+                                                       steps_per_update=4)),
+    "mcts": ("mcts", "deeprl/DeterministicMaze-v0", dict(num_simulations=20, steps_per_update=4)),
 }
 
 
@@ -65,10 +75,19 @@ def _trained(case):
 
 
 def _observations(agent):
-    """Raw observations, as an environment returns them."""
-    space = agent.obs_space
-    space.seed(0)
-    return np.stack([np.asarray(space.sample()) for _ in range(N_OBS)])
+    """Raw observations, as the environment returns them (after resets and a few random steps)."""
+    env = make_env(agent.run.env_id)
+    env.action_space.seed(0)
+    out = []
+    for i in range(N_OBS):
+        obs, _ = env.reset(seed=i)
+        for _ in range(i):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            if term or trunc:
+                obs, _ = env.reset(seed=100 + i)
+        out.append(np.asarray(obs))
+    env.close()
+    return np.stack(out)
 
 
 def _perturb(agent):
@@ -123,8 +142,8 @@ def test_snapshot_acts_identically_in_a_spawned_process(case, worker, monkeypatc
     _assert_same([snapshot(obs) for _ in range(N_CALLS)], here)
 
 
-@pytest.mark.parametrize("name, env", [("mpc", "Pendulum-v1"), ("lqr", "deeprl/LinearQuadratic-v0")])
-def test_planners_say_their_policy_cannot_be_snapshotted_yet(name, env):
+@pytest.mark.parametrize("name, env", [("dagger", "deeprl/ObstacleCourse-v0")])
+def test_dagger_says_its_policy_cannot_be_snapshotted_yet(name, env):
     agent = ALGORITHMS[name](env, seed=0, preset="none")
     with pytest.raises(ConfigError, match=f"{name} acts through the agent"):
         agent.policy_snapshot()

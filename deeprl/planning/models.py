@@ -28,6 +28,7 @@ Supported ids (anything else raises a one-line ``ConfigError`` naming them):
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -74,15 +75,7 @@ class KnownDynamics:
 
     def model(self) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """``model(s (N, n), a (N, m)) -> (s' (N, n), r (N,))`` in NumPy, ``r = -cost(s, a)``."""
-        step, cost = self.step, self.cost
-
-        @torch.no_grad()
-        def model(s, a):
-            x = torch.from_numpy(np.array(s, dtype=np.float64))
-            u = torch.from_numpy(np.array(a, dtype=np.float64))
-            return step(x, u).numpy(), (-cost(x, u)).numpy()
-
-        return model
+        return NumpyModel(self.step, self.cost)
 
     def env_action(self, u: np.ndarray) -> np.ndarray:
         """Planned controls ``(B, m)`` -> actions for the env (clipped to the control box)."""
@@ -97,36 +90,78 @@ class KnownDynamics:
         return d
 
 
+class NumpyModel:
+    """``model(s, a) -> (s', r)`` in NumPy on a torch ``step`` and ``cost`` (``r = -cost``); picklable."""
+
+    def __init__(self, step, cost):
+        self.step, self.cost = step, cost
+
+    @torch.no_grad()
+    def __call__(self, s, a):
+        x = torch.from_numpy(np.array(s, dtype=np.float64))
+        u = torch.from_numpy(np.array(a, dtype=np.float64))
+        return self.step(x, u).numpy(), (-self.cost(x, u)).numpy()
+
+
+# The models' pieces are module-level functions (or partials of them), so that a model, and a
+# planner policy holding one, pickles.
+def _pendulum_obs_to_state(obs):
+    obs = np.asarray(obs, dtype=np.float64)
+    return np.stack([np.arctan2(obs[:, 1], obs[:, 0]), obs[:, 2]], axis=1)
+
+
+def _pendulum_final(terminal_weight, x):
+    return terminal_weight * pendulum_cost_smooth(x)
+
+
+def _state_is_obs(obs):
+    return np.asarray(obs, dtype=np.float64)
+
+
 def _pendulum(terminal_weight: float) -> KnownDynamics:
-    def obs_to_state(obs):
-        obs = np.asarray(obs, dtype=np.float64)
-        return np.stack([np.arctan2(obs[:, 1], obs[:, 0]), obs[:, 2]], axis=1)
-
-    def final(x):
-        return terminal_weight * pendulum_cost_smooth(x)
-
-    return KnownDynamics("Pendulum-v1", 2, 1, np.array([-2.0]), np.array([2.0]), obs_to_state,
-                         step=lambda x, u: pendulum_step(x, u), cost=pendulum_cost,
-                         smooth_cost=pendulum_cost_smooth, final_cost=final, angle_dims=(0,),
-                         smooth_step=lambda x, u: pendulum_step(x, u, clip_torque=False, clip_speed=False))
+    return KnownDynamics("Pendulum-v1", 2, 1, np.array([-2.0]), np.array([2.0]), _pendulum_obs_to_state,
+                         step=pendulum_step, cost=pendulum_cost, smooth_cost=pendulum_cost_smooth,
+                         final_cost=functools.partial(_pendulum_final, terminal_weight), angle_dims=(0,),
+                         smooth_step=functools.partial(pendulum_step, clip_torque=False, clip_speed=False))
 
 
 _THETA_MAX = 12 * 2 * math.pi / 360
 _X_MAX = 2.4
 
 
+def _cartpole_step(x, u):
+    force = torch.where(u > 0, 10.0, -10.0).to(x.dtype)
+    return cartpole_swingup_step(x, force)
+
+
+def _cartpole_cost(x, u):
+    outside = (x[:, 0].abs() > _X_MAX) | (x[:, 2].abs() > _THETA_MAX)
+    return outside.to(x.dtype) + 0.01 * (x[:, 2] / _THETA_MAX) ** 2 + 0.001 * (x[:, 0] / _X_MAX) ** 2
+
+
+def _push_direction(u):
+    return (u[:, 0] > 0).astype(np.int64)
+
+
 def _cartpole() -> KnownDynamics:
-    def step(x, u):
-        force = torch.where(u > 0, 10.0, -10.0).to(x.dtype)
-        return cartpole_swingup_step(x, force)
+    return KnownDynamics("CartPole-v1", 4, 1, np.array([-1.0]), np.array([1.0]), obs_to_state=_state_is_obs,
+                         step=_cartpole_step, cost=_cartpole_cost, to_env_action=_push_direction)
 
-    def cost(x, u):
-        outside = (x[:, 0].abs() > _X_MAX) | (x[:, 2].abs() > _THETA_MAX)
-        return outside.to(x.dtype) + 0.01 * (x[:, 2] / _THETA_MAX) ** 2 + 0.001 * (x[:, 0] / _X_MAX) ** 2
 
-    return KnownDynamics("CartPole-v1", 4, 1, np.array([-1.0]), np.array([1.0]),
-                         obs_to_state=lambda obs: np.asarray(obs, dtype=np.float64), step=step, cost=cost,
-                         to_env_action=lambda u: (u[:, 0] > 0).astype(np.int64))
+class _LinearQuadratic:
+    """x' = A x + B u, cost 1/2 x^T Q x + 1/2 u^T R u, final 1/2 x^T Q_f x (torch, batched rows)."""
+
+    def __init__(self, A, B, Q, R, Qf):
+        self.A, self.B, self.Q, self.R, self.Qf = A, B, Q, R, Qf
+
+    def step(self, x, u):
+        return x @ self.A.T + u @ self.B.T
+
+    def cost(self, x, u):
+        return 0.5 * ((x @ self.Q) * x).sum(1) + 0.5 * ((u @ self.R) * u).sum(1)
+
+    def final(self, x):
+        return 0.5 * ((x @ self.Qf) * x).sum(1)
 
 
 def _linear_quadratic(env_id: str) -> KnownDynamics:
@@ -138,18 +173,9 @@ def _linear_quadratic(env_id: str) -> KnownDynamics:
     low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
     env.close()
 
-    def step(x, u):
-        return x @ A.T + u @ B.T
-
-    def cost(x, u):
-        return 0.5 * ((x @ Q) * x).sum(1) + 0.5 * ((u @ R) * u).sum(1)
-
-    def final(x):
-        return 0.5 * ((x @ Qf) * x).sum(1)
-
-    return KnownDynamics(env_id, A.shape[0], B.shape[1], low, high,
-                         obs_to_state=lambda obs: np.asarray(obs, dtype=np.float64), step=step, cost=cost,
-                         smooth_cost=cost, final_cost=final)
+    lq = _LinearQuadratic(A, B, Q, R, Qf)
+    return KnownDynamics(env_id, A.shape[0], B.shape[1], low, high, obs_to_state=_state_is_obs, step=lq.step,
+                         cost=lq.cost, smooth_cost=lq.cost, final_cost=lq.final)
 
 
 def known_dynamics(env_id: str, algo: str = "planner", *, differentiable: bool = False,

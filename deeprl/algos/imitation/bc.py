@@ -36,6 +36,7 @@ from deeprl.algos.imitation._common import (
 )
 from deeprl.core.config import param
 from deeprl.core.types import Labelled
+from deeprl.nn.acting import ActorPolicy
 from deeprl.nn.networks import ACTIVATIONS
 
 
@@ -76,6 +77,10 @@ class BC(Agent):
 
     def act(self, obs, deterministic: bool = False):
         return policy_act(self.policy, obs, deterministic)
+
+    def behaviour_policy(self):
+        """Samples the cloned policy (BC collects nothing; this is what a worker or a user acts with)."""
+        return ActorPolicy(self.policy, self.device)
 
     def prepare(self):
         """Load the expert and the demonstrations (with histories) once; the runner calls this

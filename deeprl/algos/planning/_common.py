@@ -1,9 +1,13 @@
-"""Small helpers the planning agents share (plain functions and one counter, no base class)."""
+"""Small helpers the planning agents share: plain functions, a counter of planning time, and the
+policy that acts with a planner (no base class)."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
+
+from deeprl.nn.acting import Policy
 
 
 def as_numpy(obs) -> np.ndarray:
@@ -45,3 +49,25 @@ class ActionClock:
         s = np.asarray(state, dtype=np.float64)
         self.seconds, self.actions = float(s[0]), int(s[1])
 
+
+
+class PlannerPolicy(Policy):
+    """A planner acting: observations -> ``dynamics.obs_to_state`` -> ``controller.act(states)`` ->
+    ``dynamics.env_action`` (no dynamics: observations are the states, controls the actions),
+    timed by ``clock``; no log-probs. In the learner's process it shares the agent's controller
+    (its plans and warm starts) and clock; ``snapshot()`` copies both, with the controller's
+    generator. ``autograd``: planning differentiates the model (iLQR), even under
+    ``torch.inference_mode`` (as in ``Agent.predict``)."""
+
+    def __init__(self, controller, dynamics=None, clock: ActionClock | None = None, autograd: bool = False):
+        self.controller, self.dynamics, self.autograd = controller, dynamics, autograd
+        self.clock = clock if clock is not None else ActionClock()
+
+    def __call__(self, obs):
+        import torch
+
+        obs = as_numpy(obs)
+        with self.clock.timing(len(obs)), torch.inference_mode(False) if self.autograd else contextlib.nullcontext():
+            states = self.dynamics.obs_to_state(obs) if self.dynamics is not None else obs
+            controls = self.controller.act(states)
+        return (self.dynamics.env_action(controls) if self.dynamics is not None else controls), None

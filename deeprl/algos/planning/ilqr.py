@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy
+from deeprl.algos.planning._common import ActionClock, PlannerPolicy
 from deeprl.core.config import param
 from deeprl.core.errors import NonFiniteError
 from deeprl.planning.ilqr import ilqr
@@ -70,15 +70,14 @@ class _Plan:
         self.X, self.U, self.K, self.t = X, U, K, 0
 
 
-class ILQR(Agent):
-    name = "ilqr"
-    Config = ILQRConfig
+class ILQRController:
+    """iLQR-MPC for a batch of states: ``act(states (B, n)) -> controls (B, m)`` tracks each row's
+    plan with its feedback gains and replans a row when its state leaves the plan, the plan runs
+    out, or every ``replan_every`` steps. Counts plans, unconverged plans and iterations."""
 
-    def build(self):
-        self.dynamics = known_dynamics(self.run.env_id, self.name, differentiable=True,
-                                       terminal_weight=self.cfg.terminal_weight)  # ConfigError if unsupported
+    def __init__(self, dynamics, cfg):
+        self.dynamics, self.cfg = dynamics, cfg
         self.plans: list[_Plan | None] = []
-        self.clock = ActionClock()
         self.num_plans = self.unconverged = self.iterations = 0
 
     # -- planning ---------------------------------------------------------------------------
@@ -125,7 +124,7 @@ class ILQR(Agent):
             return "replan"
         return None
 
-    def control(self, states: np.ndarray) -> np.ndarray:
+    def act(self, states: np.ndarray) -> np.ndarray:
         """Tracking controls ``(B, m)`` for states ``(B, n)``, replanning rows as needed."""
         if len(self.plans) != len(states):
             self.plans = [None] * len(states)
@@ -140,32 +139,55 @@ class ILQR(Agent):
             p.t += 1
         return np.clip(out, self.dynamics.action_low, self.dynamics.action_high)
 
+
+class ILQR(Agent):
+    name = "ilqr"
+    Config = ILQRConfig
+
+    def build(self):
+        self.dynamics = known_dynamics(self.run.env_id, self.name, differentiable=True,
+                                       terminal_weight=self.cfg.terminal_weight)  # ConfigError if unsupported
+        self.controller = ILQRController(self.dynamics, self.cfg)
+        self.clock = ActionClock()
+        self.acting = PlannerPolicy(self.controller, self.dynamics, self.clock, autograd=True)
+
+    def plan(self, x: np.ndarray, guesses: list[np.ndarray]):
+        return self.controller.plan(x, guesses)
+
     # -- Agent hooks --------------------------------------------------------------------------
     def act(self, obs, deterministic: bool = False):
-        # Agent.predict runs under torch.inference_mode(), where autograd (iLQR's derivatives) is off
-        with self.clock.timing(len(obs)), torch.inference_mode(False):
-            actions = self.control(self.dynamics.obs_to_state(as_numpy(obs)))
-        return torch.as_tensor(actions), None
+        # (PlannerPolicy keeps autograd on under Agent.predict's inference mode: iLQR differentiates the model)
+        return torch.as_tensor(self.acting(obs)[0]), None
+
+    def behaviour_policy(self):
+        return self.acting
+
+    @property
+    def num_plans(self) -> int:
+        return self.controller.num_plans
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update
 
     def update(self, batch, progress):
-        return {"time/per_action_s": self.clock.per_action, "plan/plans": float(self.num_plans),
-                "plan/unconverged": float(self.unconverged),
-                "plan/iterations_per_plan": self.iterations / max(self.num_plans, 1)}
+        ctl = self.controller
+        return {"time/per_action_s": self.clock.per_action, "plan/plans": float(ctl.num_plans),
+                "plan/unconverged": float(ctl.unconverged),
+                "plan/iterations_per_plan": ctl.iterations / max(ctl.num_plans, 1)}
 
     def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions,
-                "plans": self.num_plans}
+                "plans": self.controller.num_plans}
 
     def modules(self):
         return {}
 
     def extra_state(self):
-        return {"clock": self.clock.state(), "counts": np.array([self.num_plans, self.unconverged, self.iterations])}
+        ctl = self.controller
+        return {"clock": self.clock.state(), "counts": np.array([ctl.num_plans, ctl.unconverged, ctl.iterations])}
 
     def load_extra_state(self, state):
         if "clock" in state:
             self.clock.load(state["clock"])
-            self.num_plans, self.unconverged, self.iterations = (int(v) for v in state["counts"])
+            ctl = self.controller
+            ctl.num_plans, ctl.unconverged, ctl.iterations = (int(v) for v in state["counts"])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy
+from deeprl.algos.planning._common import ActionClock, PlannerPolicy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.envs.make import make_env
@@ -35,6 +35,23 @@ class LQRConfig:
     time_varying: bool = param(True, "act with K_t, k_t (t counted per env); false: always K_0, k_0 (receding)")
     reg: float = param(0.0, "Levenberg-Marquardt term added to Q_uu before solving for the gains", low=0.0)
     steps_per_update: int = param(100, "real environment steps per training iteration (one log row)", low=1)
+
+
+class LQRTracker:
+    """``act(x (B, n)) -> u_t = K_t x + k_t`` with ``t`` the steps each row has taken (mod T;
+    always 0 for a time-invariant controller); a new batch size restarts the counters."""
+
+    def __init__(self, K, k, T: int, time_varying: bool):
+        self.K, self.k, self.T, self.time_varying = K, k, T, time_varying
+        self.steps = np.zeros(0, dtype=np.int64)
+
+    def act(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if len(self.steps) != len(x):
+            self.steps = np.zeros(len(x), dtype=np.int64)
+        t = self.steps % self.T if self.time_varying else np.zeros(len(x), dtype=np.int64)
+        self.steps = self.steps + 1
+        return np.einsum("bij,bj->bi", self.K[t], x) + self.k[t]
 
 
 class LQR(Agent):
@@ -53,37 +70,24 @@ class LQR(Agent):
             env.close()
         sol = lqr_backward(self.problem, reg=self.cfg.reg)  # NotPositiveDefiniteError is a ConfigError
         self.K, self.k, self.V0, self.v0, self.c0 = sol.K, sol.k, sol.V[0], sol.v[0], sol.const[0]
-        # steps taken by each parallel env, for K_t (episodes of an LQ env last exactly T steps)
-        self.train_steps = self.eval_steps = np.zeros(0, dtype=np.int64)
         self.clock = ActionClock()
+        # training and evaluation envs count their steps separately (for K_t)
+        self.training = PlannerPolicy(LQRTracker(sol.K, sol.k, self.problem.T, self.cfg.time_varying), None, self.clock)
+        self.evaluating = PlannerPolicy(LQRTracker(sol.K, sol.k, self.problem.T, self.cfg.time_varying), None,
+                                        self.clock)
 
     def predicted_cost(self, x) -> float:
         """Expected cost-to-go ``1/2 x^T V_0 x + x^T v_0 + const_0`` from ``x`` at ``t = 0``."""
         x = np.asarray(x, dtype=np.float64)
         return float(0.5 * x @ self.V0 @ x + x @ self.v0 + self.c0)
 
-    def _control(self, x: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Controls ``(B, m)`` for states ``(B, n)`` and the per-env step counters after them."""
-        x = np.asarray(x, dtype=np.float64)
-        with self.clock.timing(len(x)):
-            if len(steps) != len(x):
-                steps = np.zeros(len(x), dtype=np.int64)
-            t = steps % self.problem.T if self.cfg.time_varying else np.zeros(len(x), dtype=np.int64)
-            u = np.einsum("bij,bj->bi", self.K[t], x) + self.k[t]
-        return u, steps + 1
-
     def act(self, obs, deterministic: bool = False):
         """Evaluation (``predict``): counts the steps of the evaluation envs."""
-        u, self.eval_steps = self._control(as_numpy(obs), self.eval_steps)
-        return torch.as_tensor(u), None
+        return torch.as_tensor(self.evaluating(obs)[0]), None
 
     def behaviour_policy(self):
         """Training: counts the steps of the training envs (separately from evaluation)."""
-        def policy(obs):
-            u, self.train_steps = self._control(obs, self.train_steps)
-            return u, None
-
-        return policy
+        return self.training
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update
@@ -98,9 +102,9 @@ class LQR(Agent):
         return {}
 
     def extra_state(self):
-        return {"clock": self.clock.state(), "train_steps": self.train_steps}
+        return {"clock": self.clock.state(), "train_steps": self.training.controller.steps}
 
     def load_extra_state(self, state):
         if "clock" in state:
             self.clock.load(state["clock"])
-            self.train_steps = np.asarray(state["train_steps"], dtype=np.int64)
+            self.training.controller.steps = np.asarray(state["train_steps"], dtype=np.int64)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy
+from deeprl.algos.planning._common import ActionClock, PlannerPolicy
 from deeprl.core.config import param
 from deeprl.envs.clonable import search_simulator, state_from_observation
 from deeprl.planning.mcts import MCTS as TreeSearch
@@ -37,6 +37,23 @@ class MCTSConfig:
     steps_per_update: int = param(100, "real environment steps per training iteration (one log row)", low=1)
 
 
+class MCTSController:
+    """``act(obs (B, ...)) -> actions (B,)``: one UCT search per row from the state behind the
+    observation, in the simulator; counts the simulator steps the searches took."""
+
+    def __init__(self, search: TreeSearch, simulator):
+        self.search, self.simulator = search, simulator
+        self.sim_steps = 0
+
+    def act(self, obs):
+        actions = np.empty(len(obs), dtype=np.int64)
+        for i, o in enumerate(obs):
+            result = self.search.search(self.simulator, state_from_observation(self.simulator, o))
+            actions[i] = result.action
+            self.sim_steps += result.sim_steps
+        return actions
+
+
 class MCTSAgent(Agent):
     name = "mcts"
     Config = MCTSConfig
@@ -44,27 +61,24 @@ class MCTSAgent(Agent):
     def build(self):
         c = self.cfg
         self.simulator = search_simulator(self.run.env_id, self.name)  # ConfigError if unsupported
-        self.search = TreeSearch(num_simulations=c.num_simulations, exploration=c.exploration, gamma=c.gamma,
-                                 max_depth=c.max_depth, rollout_steps=c.rollout_steps, rng=self.rng)
+        search = TreeSearch(num_simulations=c.num_simulations, exploration=c.exploration, gamma=c.gamma,
+                            max_depth=c.max_depth, rollout_steps=c.rollout_steps, rng=self.rng)
+        self.controller = MCTSController(search, self.simulator)
         self.clock = ActionClock()
-        self.sim_steps = 0
+        self.acting = PlannerPolicy(self.controller, None, self.clock)
 
     def act(self, obs, deterministic: bool = False):
-        obs = as_numpy(obs)
-        actions = np.empty(len(obs), dtype=np.int64)
-        with self.clock.timing(len(obs)):
-            for i, o in enumerate(obs):
-                result = self.search.search(self.simulator, state_from_observation(self.simulator, o))
-                actions[i] = result.action
-                self.sim_steps += result.sim_steps
-        return torch.as_tensor(actions), None
+        return torch.as_tensor(self.acting(obs)[0]), None
+
+    def behaviour_policy(self):
+        return self.acting
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update
 
     def update(self, batch, progress):
         return {"time/per_action_s": self.clock.per_action,
-                "plan/sim_steps_per_action": self.sim_steps / max(self.clock.actions, 1)}
+                "plan/sim_steps_per_action": self.controller.sim_steps / max(self.clock.actions, 1)}
 
     def summary(self) -> dict:
         return {"time_per_action_s": self.clock.per_action, "actions_planned": self.clock.actions}
@@ -73,9 +87,9 @@ class MCTSAgent(Agent):
         return {}
 
     def extra_state(self):
-        return {"clock": self.clock.state(), "sim_steps": self.sim_steps}
+        return {"clock": self.clock.state(), "sim_steps": self.controller.sim_steps}
 
     def load_extra_state(self, state):
         if "clock" in state:
             self.clock.load(state["clock"])
-            self.sim_steps = int(state["sim_steps"])
+            self.controller.sim_steps = int(state["sim_steps"])

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from deeprl.agent import Agent
-from deeprl.algos.planning._common import ActionClock, as_numpy
+from deeprl.algos.planning._common import ActionClock, PlannerPolicy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.planning.batched import BatchedPlanner
@@ -184,6 +184,7 @@ class MPC(Agent):
         self.dynamics = known_dynamics(self.run.env_id, self.name)  # ConfigError if unsupported
         self.controller = self._batched_controller() if self.cfg.batched else self._row_controller()
         self.clock = ActionClock()
+        self.acting = PlannerPolicy(self.controller, self.dynamics, self.clock)  # training and predict share plans
 
     def _batched_controller(self) -> BatchedMPCController:
         c, d = self.cfg, self.dynamics
@@ -203,12 +204,11 @@ class MPC(Agent):
         return MPCController(planner, d.model(), c.horizon, d.action_low, d.action_high, gamma=c.gamma,
                              warm_start=c.warm_start)
 
-    @torch.no_grad()
     def act(self, obs, deterministic: bool = False):
-        with self.clock.timing(len(obs)):
-            states = self.dynamics.obs_to_state(as_numpy(obs))
-            actions = self.dynamics.env_action(self.controller.act(states))
-        return torch.as_tensor(actions), None
+        return torch.as_tensor(self.acting(obs)[0]), None
+
+    def behaviour_policy(self):
+        return self.acting
 
     def rollout_spec(self):
         return "steps", self.cfg.steps_per_update
