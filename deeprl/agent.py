@@ -142,7 +142,7 @@ class Agent:
         normalizer = copy.deepcopy(self.obs_normalizer) if self.obs_normalizer is not None else None
         policy = self.behaviour_policy()
         if not hasattr(policy, "snapshot"):
-            raise ConfigError(f"{self.name} acts through the agent (DAgger: its expert labels as it acts); "
+            raise ConfigError(f"{self.name} acts through the agent (its behaviour_policy() has no snapshot()); "
                               "its policy cannot be snapshotted yet")
         return RawObsPolicy(policy.snapshot(), normalizer)
 

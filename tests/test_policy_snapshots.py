@@ -3,8 +3,7 @@ the observation normaliser's statistics) pickles without the learner, acts in a 
 process (multiprocessing spawn) on raw observations exactly as in this one, and stays frozen
 when the learner's weights change afterwards.
 
-DAgger still acts through the agent (its behaviour mixes in the expert's labels); value and
-policy iteration collect nothing."""
+(Value and policy iteration collect nothing: they have no behaviour policy.)"""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -42,6 +41,7 @@ CASES = {
        ("q_learning", "sarsa", "expected_sarsa", "double_q_learning", "sarsa_lambda", "dyna_q", "mc_control")},
     **{name: (name, "deeprl/BernoulliBandit-v0", {}) for name in ("ucb", "epsilon_greedy", "thompson")},
     "bc": ("bc", "deeprl/ObstacleCourse-v0", dict(hidden_sizes=(16,))),
+    "dagger": ("dagger", "deeprl/ObstacleCourse-v0", dict(hidden_sizes=(16,), beta=0.5, rollout_steps=32)),
     "lqr": ("lqr", "deeprl/LinearQuadratic-v0", {}),
     "ilqr": ("ilqr", "Pendulum-v1", dict(horizon=10, max_iter=5, steps_per_update=4)),
     "mpc-batched-cem": ("mpc", "Pendulum-v1", dict(horizon=8, num_samples=32, steps_per_update=4)),
@@ -142,8 +142,13 @@ def test_snapshot_acts_identically_in_a_spawned_process(case, worker, monkeypatc
     _assert_same([snapshot(obs) for _ in range(N_CALLS)], here)
 
 
-@pytest.mark.parametrize("name, env", [("dagger", "deeprl/ObstacleCourse-v0")])
-def test_dagger_says_its_policy_cannot_be_snapshotted_yet(name, env):
-    agent = ALGORITHMS[name](env, seed=0, preset="none")
-    with pytest.raises(ConfigError, match=f"{name} acts through the agent"):
+def test_a_closure_policy_is_refused_with_one_clear_line():
+    from deeprl import PPO
+
+    class ClosurePPO(PPO):  # a user's algorithm whose behaviour policy is a plain function
+        def behaviour_policy(self):
+            return lambda obs: (np.zeros(len(obs), np.int64), None)
+
+    agent = ClosurePPO("CartPole-v1", seed=0, preset="none")
+    with pytest.raises(ConfigError, match="ppo acts through the agent.*cannot be snapshotted"):
         agent.policy_snapshot()

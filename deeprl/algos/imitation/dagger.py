@@ -43,7 +43,7 @@ from deeprl.algos.imitation._common import (
 )
 from deeprl.algos.imitation.bc import BCConfig
 from deeprl.core.config import param
-from deeprl.data.collect import to_tensor
+from deeprl.nn.acting import Policy, as_tensor
 
 
 @dataclass
@@ -54,6 +54,26 @@ class DAggerConfig(BCConfig):
     rollout_policy: str = param("auto", "how the learner acts in step 1: sample pi_theta, or its mean/mode (auto: "
                                 "mean when loss='mse', whose spread is never trained; sample otherwise)",
                                 choices=("auto", "sample", "mean"))
+
+
+class MixturePolicy(Policy):
+    """pi_i = beta_i pi* + (1 - beta_i) pi_theta: the learner's action (its mean/mode when ``mean``,
+    else a sample, with its log-prob), replaced by the expert's for each row with probability
+    ``p_expert`` (drawn from ``rng``); the expert sees the newest observation of a history stack."""
+
+    def __init__(self, policy, device, mean: bool, expert, p_expert: float, k: int, rng: np.random.Generator):
+        self.policy, self.device, self.mean, self.expert = policy, device, mean, expert
+        self.p_expert, self.k, self.rng = p_expert, k, rng
+
+    def __call__(self, obs):
+        with torch.inference_mode():
+            a, logp = policy_act(self.policy, as_tensor(obs, self.device), self.mean)
+        a, logp = a.cpu().numpy(), logp.cpu().numpy()
+        if self.p_expert > 0:
+            use = self.rng.random(len(a)) < self.p_expert
+            if use.any():
+                a[use] = self.expert.predict(current_obs(obs, self.k)[use])
+        return a, logp
 
 
 class DAgger(Agent):
@@ -91,20 +111,8 @@ class DAgger(Agent):
 
     def behaviour_policy(self):
         p_expert = self.cfg.beta ** self.train_state["iterations"] if self.cfg.beta > 0 else 0.0
-        k = self.run.obs_history
         mean = self.cfg.rollout_policy == "mean" or (self.cfg.rollout_policy == "auto" and self.cfg.loss == "mse")
-
-        def act(obs):
-            with torch.inference_mode():
-                a, logp = self.act(to_tensor(obs, self.device), deterministic=mean)
-            a, logp = a.cpu().numpy(), None if logp is None else logp.cpu().numpy()
-            if p_expert > 0:
-                use = self.rng.random(len(a)) < p_expert
-                if use.any():
-                    a[use] = self.expert.predict(current_obs(obs, k)[use])
-            return a, logp
-
-        return act
+        return MixturePolicy(self.policy, self.device, mean, self.expert, p_expert, self.run.obs_history, self.rng)
 
     def update(self, batch, progress):
         c, k = self.cfg, self.run.obs_history
