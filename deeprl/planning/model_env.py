@@ -1,6 +1,8 @@
 """The ``ModelEnv`` protocol: a batched, torch model of an environment that planners roll out.
 
-    model_env.step(states (B, n), actions (B, m)) -> (next_states (B, n), rewards (B,), terminated (B,) bool)
+    model_env.step(states (B, n), actions (B, m)) -> (next_states (B, n), rewards (B,), terminated)
+
+``terminated`` is a ``(B,)`` bool tensor, or None for a model whose episodes never end.
 
 States are the model's own (for the analytic models, the state behind the observation; see
 :mod:`deeprl.planning.models`). ``terminated`` marks transitions after which the episode ends:
@@ -10,7 +12,8 @@ then averages over ``particles`` rollouts of each action sequence.
 
 :class:`AnalyticModelEnv` puts today's known dynamics (Pendulum-v1, CartPole-v1,
 deeprl/LinearQuadratic-v0) behind the protocol, with reward = -cost. Their costs already
-price failure (CartPole's cost is 1 per step outside the bounds), so they never terminate.
+price failure (CartPole's cost is 1 per step outside the bounds), so they never terminate
+(``terminated`` is None, which spares a planner the bookkeeping).
 The model-based issue puts learned ensembles behind the same protocol.
 """
 from __future__ import annotations
@@ -28,7 +31,8 @@ class ModelEnv(Protocol):
     state_dim: int
     action_dim: int
 
-    def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                         torch.Tensor | None]:
         ...
 
 
@@ -41,8 +45,7 @@ class AnalyticModelEnv:
 
     def step(self, states, actions):
         d = self.dynamics
-        rewards = -d.cost(states, actions)
-        return d.step(states, actions), rewards, torch.zeros(states.shape[0], dtype=torch.bool, device=states.device)
+        return d.step(states, actions), -d.cost(states, actions), None
 
 
 @torch.no_grad()
@@ -60,11 +63,17 @@ def model_returns(model_env: ModelEnv, states: torch.Tensor, plans: torch.Tensor
     x = states.to(plans.dtype).repeat_interleave(N * P, dim=0)  # (B*N*P, n): row b, candidate i, particle p
     actions = plans.repeat_interleave(P, dim=1).reshape(B * N * P, H, m)
     total = torch.zeros(B * N * P, dtype=plans.dtype, device=plans.device)
-    alive = torch.ones(B * N * P, dtype=plans.dtype, device=plans.device)
+    alive = None  # (B*N*P,) 1 until a row terminates; None while no row has a termination signal
     discount = 1.0
     for t in range(H):
         x, r, terminated = model_env.step(x, actions[:, t])
-        total += discount * alive * r.reshape(-1).to(plans.dtype)
-        alive = alive * (~terminated.reshape(-1)).to(plans.dtype)
+        r = r.reshape(-1).to(plans.dtype)
+        if alive is None:
+            total.add_(r, alpha=discount)
+        else:
+            total.add_(alive * r, alpha=discount)
+        if terminated is not None:
+            still = (~terminated.reshape(-1)).to(plans.dtype)
+            alive = still if alive is None else alive * still
         discount *= gamma
     return total.view(B, N, P).mean(2)
