@@ -37,7 +37,7 @@ from gymnasium import spaces
 from deeprl.core import checkpoint, config
 from deeprl.core.errors import CheckpointError, ConfigError
 from deeprl.core.seeding import rng_state, seed_everything, set_rng_state
-from deeprl.core.types import BUDGET_COUNTER, ReplaySpec
+from deeprl.core.types import BUDGET_COUNTER, ReplaySpec, Rollout
 from deeprl.data.collect import Collector, map_obs, to_tensor
 from deeprl.data.replay import ReplayBuffer, check_fits
 from deeprl.envs.make import check_env_id, frame_stack_of, make_vec_env, obs_space_of
@@ -94,9 +94,9 @@ class Agent:
                 raise ConfigError("normalize_obs: only vector (Box) observations can be normalised; "
                                   "set normalize_obs=false")
             self.obs_normalizer = ObsNormalizer(obs_space.shape, clip=run.clip_obs)
-        self.reward_scaler = None
+        self.reward_scaler = RewardScaler(run.num_envs, self.gamma) if run.normalize_reward else None
         self.collector = None  # created by the runner on the first learn()
-        self._pending_collector_state = None  # (collector, reward scaler) state from a checkpoint
+        self._pending_collector_state = None  # the collector's state from a checkpoint
         self.replay = None  # the replay loop's buffer: built on the first learn(), or restored from a checkpoint
         self.reward_transform = None  # a deeprl.core.types.RewardTransform the loops apply, or None
         self.train_state = {"env_steps": 0, "grad_steps": 0, "iterations": 0, "wall_time_s": 0.0, "num_evals": 0,
@@ -200,10 +200,11 @@ class Agent:
         return float(getattr(self.cfg, "gamma", 0.99))
 
     # -- using a policy ---------------------------------------------------------------------
-    def preprocess(self, obs, update: bool = False):
-        """Raw observations -> network inputs (normalised when ``normalize_obs``)."""
+    def preprocess(self, obs):
+        """Raw observations -> network inputs (normalised when ``normalize_obs``, with the
+        statistics as they are; only ``absorb`` changes them)."""
         if self.obs_normalizer is not None:
-            return self.obs_normalizer(obs, update)
+            return self.obs_normalizer(obs)
         if isinstance(obs, dict):
             return obs
         return obs.astype(np.float32) if obs.dtype == np.float64 else obs
@@ -225,12 +226,28 @@ class Agent:
     def make_collector(self) -> Collector:
         envs = make_vec_env(self.run.env_id, self.run.num_envs, dict_obs=self.run.dict_obs,
                             vectorization=self.run.vectorization, obs_history=self.run.obs_history)
-        if self.run.normalize_reward:
-            self.reward_scaler = RewardScaler(self.run.num_envs, self.gamma)
         box = isinstance(self.act_space, spaces.Box)
-        return Collector(envs, self.run.seed, preprocess=self.preprocess, scale_rewards=self.reward_scaler,
+        return Collector(envs, self.run.seed, preprocess=self.preprocess, keep_raw_obs=self.obs_normalizer is not None,
                          action_low=self.act_space.low if box else None,
                          action_high=self.act_space.high if box else None)
+
+    def absorb(self, rollout: Rollout) -> Rollout:
+        """The learner's side of the normalisers, called by the collecting loop on every collected
+        batch before ``update``: fold the batch's raw observations into the observation statistics
+        and its returns into the reward scaler's, then return the batch with scaled rewards. The
+        batch's observations stay as the policy saw them (normalised with the statistics it acted
+        with), so log-probabilities and values computed from them remain consistent."""
+        if self.obs_normalizer is not None:
+            raw = rollout.raw_obs
+            if raw is None:
+                raise ConfigError(f"{self.name}: normalize_obs needs the batch's raw observations; "
+                                  "collect with Collector(keep_raw_obs=True)")
+            self.obs_normalizer.update(raw[rollout.valid])
+        if self.reward_scaler is None:
+            return rollout
+        self.reward_scaler.update(rollout.rewards, rollout.terminated | rollout.truncated, rollout.valid)
+        scaled = self.reward_scaler.scale(rollout.rewards).astype(np.float32)
+        return dataclasses.replace(rollout, rewards=scaled)
 
     def _frame_stack(self) -> int:
         return frame_stack_of(self.run.env_id, self.run.obs_history)
@@ -318,12 +335,14 @@ class Agent:
                 agent.reward_transform.load_state_dict(d["reward_transform"])
             if d["normalizers"]["obs"] is not None and agent.obs_normalizer is not None:
                 agent.obs_normalizer.load_state_dict(d["normalizers"]["obs"])
+            if d["normalizers"].get("reward") is not None and agent.reward_scaler is not None:
+                agent.reward_scaler.load_state_dict(d["normalizers"]["reward"])
             agent.train_state.update(_counters_of(d["train"], cls.loop))
             set_rng_state(agent.rng, d["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"{source} does not match a {cls.name} agent "
                                   f"({str(e).splitlines()[0][:160]})") from None
-        agent._pending_collector_state = (d.get("collector"), d["normalizers"].get("reward"))
+        agent._pending_collector_state = d.get("collector")
         return agent
 
 

@@ -51,8 +51,8 @@ def collect(agent, n=None):
     kind, default = agent.rollout_spec()
     n = default if n is None else n
     if kind == "steps":
-        return agent.collector.collect_steps(agent.behaviour_policy(), n)
-    return agent.collector.collect_episodes(agent.behaviour_policy(), n)
+        return agent.absorb(agent.collector.collect_steps(agent.behaviour_policy(), n))
+    return agent.absorb(agent.collector.collect_episodes(agent.behaviour_policy(), n))
 
 
 def params(agent, *names):
@@ -528,32 +528,65 @@ def norm_agent(**kw):
                normalize_reward=True, **kw)
 
 
+def _ref_scaled_rewards(raw_rew, gamma):
+    """Each batch's rewards / sqrt(var(every discounted return up to the end of that batch) + eps),
+    clipped at 10; the return accumulator runs on across batches (Pendulum never ends here)."""
+    ret, history, out = np.zeros(raw_rew.shape[2]), [], []
+    for batch in raw_rew:
+        for r in batch:
+            ret = gamma * ret + r
+            history.extend(ret)
+        _, var = _ref_mean_var(np.array(history))
+        out.append(np.clip(batch / np.sqrt(var + 1e-8), -10, 10))
+    return out
+
+
 def test_ppo_pendulum_obs_and_reward_normalisation_match_reference():
+    """Learner-side normalisers: the policy acts with the statistics of every earlier batch
+    (frozen during a rollout), and ``absorb`` folds each batch into them."""
     agent = norm_agent()
-    batch = collect(agent)
-    T, N = batch.rewards.shape
-    raw_obs, raw_rew = _replay_pendulum(3, batch.actions)
-    # observations: obs[t] is normalised with the statistics of every observation up to and
-    # including step t (all envs), clipped at +-clip_obs, float32
-    assert batch.obs.dtype == np.float32
-    for t in range(T):
-        mean, var = _ref_mean_var(raw_obs[: t + 1].reshape(-1, 3))
-        expected = np.clip((raw_obs[t] - mean) / np.sqrt(var + 1e-8), -10, 10)
-        np.testing.assert_allclose(batch.obs[t], expected, rtol=1e-4, atol=1e-4, err_msg=f"t={t}")
-    mean, var = _ref_mean_var(raw_obs.reshape(-1, 3))
+    agent.collector = agent.make_collector()
+    T, N = 48, 2
+    rollouts, batches = [], []
+    for _ in range(2):
+        rollouts.append(agent.collector.collect_steps(agent.behaviour_policy(), T))
+        batches.append(agent.absorb(rollouts[-1]))
+    raw_obs, raw_rew = _replay_pendulum(3, np.concatenate([r.actions for r in rollouts]))
+    for k, (r, b) in enumerate(zip(rollouts, batches)):
+        raw = raw_obs[k * T:(k + 1) * T]
+        np.testing.assert_allclose(r.raw_obs, raw, rtol=1e-6, atol=1e-6)
+        # network inputs: normalised with the statistics of all raw observations of the earlier
+        # batches (none for the first: mean 0, var 1), clipped at +-clip_obs, float32
+        mean, var = _ref_mean_var(raw_obs[:k * T].reshape(-1, 3)) if k else (np.zeros(3), np.ones(3))
+        expected = np.clip((raw - mean) / np.sqrt(var + 1e-8), -10, 10)
+        assert b.obs.dtype == np.float32
+        np.testing.assert_allclose(b.obs, expected, rtol=1e-4, atol=1e-4, err_msg=f"batch {k}")
+        np.testing.assert_array_equal(b.obs, r.obs)  # absorb leaves the observations as acted on
+        np.testing.assert_allclose(b.next_obs[:-1], b.obs[1:], rtol=1e-6)
+        last = np.clip((raw_obs[(k + 1) * T] - mean) / np.sqrt(var + 1e-8), -10, 10)
+        np.testing.assert_allclose(b.next_obs[-1], last, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(r.rewards, raw_rew[k * T:(k + 1) * T], rtol=1e-6)  # collected unscaled
+    mean, var = _ref_mean_var(raw_obs[:2 * T].reshape(-1, 3))
     np.testing.assert_allclose(agent.obs_normalizer.rms.mean, mean, rtol=1e-6)
     np.testing.assert_allclose(agent.obs_normalizer.rms.var, var, rtol=1e-6)
-    # rewards: r / sqrt(var(all discounted returns so far) + eps), clipped at 10
-    ret, history, expected = np.zeros(N), [], np.zeros((T, N))
-    for t in range(T):
-        ret = agent.gamma * ret + raw_rew[t]
-        history.extend(ret)
-        _, var = _ref_mean_var(np.array(history))
-        expected[t] = np.clip(raw_rew[t] / np.sqrt(var + 1e-8), -10, 10)
-    np.testing.assert_allclose(batch.rewards, expected, rtol=1e-5, atol=1e-6)
-    assert np.abs(batch.rewards).max() < np.abs(raw_rew).max()  # actually rescaled
-    m = agent.update(batch, 0.0)
+    expected = _ref_scaled_rewards(raw_rew.reshape(2, T, N), agent.gamma)
+    for k, b in enumerate(batches):
+        np.testing.assert_allclose(b.rewards, expected[k], rtol=1e-5, atol=1e-6, err_msg=f"batch {k}")
+        assert b.rewards.dtype == np.float32
+    assert np.abs(batches[1].rewards).max() < np.abs(raw_rew).max()  # actually rescaled
+    m = agent.update(batches[1], 0.0)
     assert all(np.isfinite(m[k]) for k in ("loss/policy", "loss/value"))
+
+
+def test_snapshot_acts_like_the_collector_with_normalised_observations():
+    """A policy snapshot carries the normaliser's statistics: taken before a rollout, it gives the
+    collector's actions on the raw observations (the learner updates the statistics only after)."""
+    agent = norm_agent(total_steps=96)
+    train(agent)
+    snap = agent.policy_snapshot()
+    batch = agent.collector.collect_steps(agent.behaviour_policy(), 16)
+    acted = np.stack([snap(raw)[0] for raw in batch.raw_obs])  # one call per step, as the collector
+    np.testing.assert_array_equal(acted, batch.actions)
 
 
 @pytest.mark.parametrize("mode", ["steps", "episodes"])

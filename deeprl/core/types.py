@@ -14,8 +14,11 @@ class Rollout:
     """On-policy experience, time-major: every array is (T, N, ...) for T steps of N envs.
 
     ``next_obs[t]`` is the true successor of ``obs[t]`` (the final observation when the
-    episode ended at ``t``). ``rewards`` are after any reward scaling. ``valid`` marks the
-    steps that belong to the batch (False for idle envs when collecting whole episodes).
+    episode ended at ``t``); both are network inputs, normalised with the statistics the
+    policy acted with. ``raw_obs`` holds the observations as the env returned them when a
+    normaliser needs them (else None). ``rewards`` are the env's until the learner scales
+    them (``Agent.absorb``). ``valid`` marks the steps that belong to the batch (False for
+    idle envs when collecting whole episodes).
     """
 
     obs: Obs
@@ -26,6 +29,7 @@ class Rollout:
     truncated: np.ndarray
     next_obs: Obs
     valid: np.ndarray
+    raw_obs: Obs | None = None
 
     @property
     def num_steps(self) -> int:

@@ -1,8 +1,10 @@
 """Collecting experience from real (vector) environments into typed batches.
 
 The collector owns the environments' running state between iterations (current
-observation, per-episode accumulators, normalisers' updates) so on-policy algorithms can
-continue episodes across rollouts, and so that all of it can be checkpointed.
+observation, per-episode accumulators) so on-policy algorithms can continue episodes across
+rollouts, and so that all of it can be checkpointed. It never changes the policy's state:
+observation normalisation is a frozen ``preprocess``, and the learner updates the statistics
+from the batch's ``raw_obs``.
 """
 from __future__ import annotations
 
@@ -43,17 +45,18 @@ class Collector:
 
     ``act(obs) -> (actions, log_probs or None)`` is the behaviour policy, NumPy in and out
     (``Agent.behaviour_policy()``; the rollout's ``log_probs`` are None when it returns None);
-    ``preprocess(obs, update) -> obs`` applies observation normalisation;
-    ``scale_rewards(rewards, dones) -> rewards`` reward scaling.
+    ``preprocess(obs) -> obs`` maps raw observations to network inputs (normalisation with
+    frozen statistics); with ``keep_raw_obs`` the rollout also carries the raw observations.
+    Rewards are the env's, unscaled.
     """
 
-    def __init__(self, envs, seed: int, preprocess=None, scale_rewards=None, action_low=None,
+    def __init__(self, envs, seed: int, preprocess=None, keep_raw_obs: bool = False, action_low=None,
                  action_high=None):
         self.envs = envs
         self.num_envs = envs.num_envs
         self.seed = seed
-        self.preprocess = preprocess or (lambda obs, update=False: obs)
-        self.scale_rewards = scale_rewards
+        self.preprocess = preprocess or (lambda obs: obs)
+        self.keep_raw_obs = keep_raw_obs
         self.clip = (action_low, action_high) if action_low is not None else None
         self.obs = None  # raw current observation of every env
         self.ep_return = np.zeros(self.num_envs)
@@ -62,7 +65,6 @@ class Collector:
         self.episodes = 0
         self.env_steps = 0
         self._resets = 0
-        self._fresh = False
 
     # -- episode bookkeeping ------------------------------------------------------------
     def reset(self):
@@ -70,7 +72,6 @@ class Collector:
         self._resets += 1
         self.obs, _ = self.envs.reset(seed=seeds)
         self._check_obs(self.obs, self.env_steps)
-        self._fresh = True  # the normaliser has not seen these observations yet
         self.ep_return[:] = 0
         self.ep_length[:] = 0
 
@@ -101,13 +102,11 @@ class Collector:
             self.episodes += 1
         self.ep_return[dones] = 0
         self.ep_length[dones] = 0
-        if self.scale_rewards is not None:
-            rewards = self.scale_rewards(rewards, dones)
         return next_obs, true_next, rewards, terminated, truncated
 
     def _successor(self, obs_p, next_raw, true_next):
         """Network input of the true next state: the next observation unless an episode ended."""
-        return obs_p if true_next is next_raw else self.preprocess(true_next, False)
+        return obs_p if true_next is next_raw else self.preprocess(true_next)
 
     def _check_obs(self, obs, step, final_obs=None):
         """Raise on NaN/inf in ``obs`` (and in ``final_obs`` when it is a different array)."""
@@ -124,10 +123,10 @@ class Collector:
         if self.obs is None:
             self.reset()
         N, T = self.num_envs, n_steps
-        obs_p = self.preprocess(self.obs, self._fresh)
-        self._fresh = False
+        obs_p = self.preprocess(self.obs)
         obs_buf = _alloc(obs_p, (T, N))
         next_buf = _alloc(obs_p, (T, N))
+        raw_buf = _alloc(self.obs, (T, N)) if self.keep_raw_obs else None
         rew = np.zeros((T, N), np.float32)
         term = np.zeros((T, N), bool)
         trunc = np.zeros((T, N), bool)
@@ -141,14 +140,17 @@ class Collector:
             if logp_buf is not None:
                 logp_buf[t] = logp
             _put(obs_buf, t, obs_p)
+            if raw_buf is not None:
+                _put(raw_buf, t, self.obs)
             next_raw, true_next, r, te, tr = self._step(a, t)
             self._check_obs(next_raw, self.env_steps + (t + 1) * N, true_next)
             self.obs = next_raw
-            obs_p = self.preprocess(next_raw, True)  # update the normaliser first, so that
+            obs_p = self.preprocess(next_raw)
             _put(next_buf, t, self._successor(obs_p, next_raw, true_next))  # next_obs[t] == obs[t+1]
             rew[t], term[t], trunc[t] = r, te, tr
         self.env_steps += T * N
-        return Rollout(obs_buf, actions_buf, logp_buf, rew, term, trunc, next_buf, np.ones((T, N), bool))
+        return Rollout(obs_buf, actions_buf, logp_buf, rew, term, trunc, next_buf, np.ones((T, N), bool),
+                       raw_buf)
 
     def collect_episodes(self, act, min_steps: int) -> Rollout:
         """Complete episodes from fresh resets until at least ``min_steps`` steps are
@@ -158,8 +160,7 @@ class Collector:
         self.reset()
         N = self.num_envs
         cap = 256
-        obs_p = self.preprocess(self.obs, True)
-        self._fresh = False
+        obs_p = self.preprocess(self.obs)
         bufs = None
         active = np.ones(N, bool)
         steps = 0
@@ -167,7 +168,7 @@ class Collector:
         while active.any():
             if bufs is None or t == cap:
                 cap = t * 2 if bufs is not None else cap
-                bufs = self._grow(bufs, obs_p, cap, N)
+                bufs = self._grow(bufs, obs_p, self.obs if self.keep_raw_obs else None, cap, N)
             a, logp = act(obs_p)
             if bufs["actions"] is None:
                 bufs["actions"] = np.zeros((cap,) + a.shape, a.dtype)
@@ -177,10 +178,12 @@ class Collector:
             if bufs["log_probs"] is not None:
                 bufs["log_probs"][t] = logp
             _put(bufs["obs"], t, obs_p)
+            if bufs["raw_obs"] is not None:
+                _put(bufs["raw_obs"], t, self.obs)
             next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
             self._check_obs(next_raw, self.env_steps + steps, true_next)
             self.obs = next_raw
-            obs_p = self.preprocess(next_raw, True)
+            obs_p = self.preprocess(next_raw)
             _put(bufs["next_obs"], t, self._successor(obs_p, next_raw, true_next))
             bufs["rewards"][t], bufs["terminated"][t], bufs["truncated"][t] = r, te, tr
             bufs["valid"][t] = active
@@ -192,12 +195,15 @@ class Collector:
         trim = lambda x: map_obs(lambda y: y[sl], x)  # noqa: E731
         self.obs = None  # episodes always restart from a reset
         logp = bufs["log_probs"][sl] if bufs["log_probs"] is not None else None
+        raw = trim(bufs["raw_obs"]) if bufs["raw_obs"] is not None else None
         return Rollout(trim(bufs["obs"]), bufs["actions"][sl], logp, bufs["rewards"][sl],
-                       bufs["terminated"][sl], bufs["truncated"][sl], trim(bufs["next_obs"]), bufs["valid"][sl])
+                       bufs["terminated"][sl], bufs["truncated"][sl], trim(bufs["next_obs"]), bufs["valid"][sl],
+                       raw)
 
     @staticmethod
-    def _grow(bufs, obs_p, cap, N):
+    def _grow(bufs, obs_p, raw, cap, N):
         new = {"obs": _alloc(obs_p, (cap, N)), "next_obs": _alloc(obs_p, (cap, N)),
+               "raw_obs": _alloc(raw, (cap, N)) if raw is not None else None,
                "actions": None, "log_probs": np.zeros((cap, N), np.float32),
                "rewards": np.zeros((cap, N), np.float32), "terminated": np.zeros((cap, N), bool),
                "truncated": np.zeros((cap, N), bool), "valid": np.zeros((cap, N), bool)}
@@ -205,7 +211,7 @@ class Collector:
             old = bufs["valid"].shape[0]
             for k, v in bufs.items():
                 if v is None:
-                    new[k] = None  # (log-probs of a policy that reports none)
+                    new[k] = None  # (log-probs of a policy that reports none; no raw obs kept)
                     continue
                 if k == "actions":
                     new[k] = np.zeros((cap,) + v.shape[1:], v.dtype)

@@ -9,11 +9,14 @@ In the learner's process a policy reads the live networks (references, or NumPy 
 torch parameters) and draws from the algorithm's generator, so a seeded run is one random
 stream. ``snapshot()`` is a frozen copy: the weights at that moment, the exploration state
 (epsilon's step, noise state) and a copy of the generator; it pickles, so a worker process
-acts as the learner would have. (Policies that sample through torch, e.g. a squashed
-Gaussian, draw from torch's generator in the process they run in.)
+acts as the learner would have. Policies that sample through torch (a Gaussian, a squashed
+Gaussian, a mixture head) are :class:`TorchSampledPolicy`: live, they draw from torch's global
+generator like the rest of the learner; a snapshot carries a copy of that generator's state as
+its own stream, whatever the worker's torch seed.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -51,7 +54,7 @@ class RawObsPolicy(Policy):
 
     def __call__(self, obs):
         if self.normalizer is not None:
-            obs = self.normalizer(obs, False)
+            obs = self.normalizer(obs)
         elif not isinstance(obs, dict) and obs.dtype == np.float64:
             obs = obs.astype(np.float32)
         return self.policy(obs)
@@ -73,15 +76,38 @@ class RandomPolicy(Policy):
         return self.rng.uniform(self.low, self.high, (n,) + self.low.shape).astype(np.float32), None
 
 
-class ActorPolicy(Policy):
-    """Samples ``actor(obs)`` (a torch distribution) with torch's generator; its log-probs when
-    ``log_probs``."""
+class TorchSampledPolicy(Policy):
+    """A policy that samples through torch. ``torch_rng`` is None in the learner (torch's global
+    generator: one seeded stream); ``snapshot()`` sets it to a copy of the global CPU generator's
+    state, and ``sampling()`` then draws from that copy and advances it, leaving the process's
+    generator untouched. (On a GPU device the CUDA generator is the worker's own.)"""
+
+    torch_rng: torch.Tensor | None = None
+
+    def snapshot(self) -> Policy:
+        snap = copy.deepcopy(self)
+        snap.torch_rng = torch.get_rng_state() if self.torch_rng is None else self.torch_rng.clone()
+        return snap
+
+    @contextlib.contextmanager
+    def sampling(self):
+        if self.torch_rng is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.torch_rng)
+            yield
+            self.torch_rng = torch.get_rng_state()
+
+
+class ActorPolicy(TorchSampledPolicy):
+    """Samples ``actor(obs)`` (a torch distribution); its log-probs when ``log_probs``."""
 
     def __init__(self, actor: torch.nn.Module, device, log_probs: bool = True):
         self.actor, self.device, self.log_probs = actor, device, log_probs
 
     def __call__(self, obs):
-        with torch.inference_mode():
+        with torch.inference_mode(), self.sampling():
             dist = self.actor(as_tensor(obs, self.device))
             a = dist.sample()
             logp = dist.log_prob(a).cpu().numpy() if self.log_probs else None

@@ -1,4 +1,8 @@
-"""Running mean/std of observations and of discounted returns (for reward scaling)."""
+"""Running mean/std of observations and of discounted returns (for reward scaling).
+
+Both are learner-side: the policy applies frozen statistics while it acts, and the learner
+folds each collected batch into them (``Agent.absorb``), so a snapshot taken in a worker acts
+exactly like the learner's policy did when the batch was collected."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,11 +42,14 @@ class ObsNormalizer:
         self.rms = RunningMeanStd(shape)
         self.clip, self.eps = clip, eps
 
-    def __call__(self, obs: np.ndarray, update: bool = False) -> np.ndarray:
-        if update:
-            self.rms.update(obs)
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Normalise with the current statistics (never changes them)."""
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+    def update(self, raw_obs: np.ndarray) -> None:
+        """Fold raw observations (rows are samples) into the statistics."""
+        self.rms.update(raw_obs)
 
     def state_dict(self):
         return self.rms.state_dict()
@@ -54,7 +61,9 @@ class ObsNormalizer:
 class RewardScaler:
     """Divide rewards by the running std of the discounted return (as in VecNormalize).
 
-    The return accumulator ``R <- gamma * R + r`` restarts at every episode end.
+    The return accumulator ``R <- gamma * R + r`` runs per env across batches and restarts after
+    every episode end. ``update`` folds a batch's returns into the statistics; ``scale`` then
+    divides by their std, so every reward of a batch is scaled alike.
     """
 
     def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, eps: float = 1e-8):
@@ -62,10 +71,20 @@ class RewardScaler:
         self.ret = np.zeros(num_envs)
         self.gamma, self.clip, self.eps = gamma, clip, eps
 
-    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        self.ret = self.ret * self.gamma + rewards
-        self.rms.update(self.ret)
-        self.ret[dones] = 0.0
+    def update(self, rewards: np.ndarray, dones: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Time-major (T, N) raw rewards and episode ends; steps where ``valid`` is False (idle
+        envs after their last episode) neither advance the accumulator nor count."""
+        returns = np.empty(rewards.shape, np.float64)
+        ret = self.ret.copy()
+        for t in range(rewards.shape[0]):
+            live = True if valid is None else valid[t]
+            ret = np.where(live, ret * self.gamma + rewards[t], ret)
+            returns[t] = ret
+            ret = np.where(dones[t] & live, 0.0, ret)
+        self.ret = ret
+        self.rms.update(returns.reshape(-1) if valid is None else returns[valid])
+
+    def scale(self, rewards: np.ndarray) -> np.ndarray:
         return np.clip(rewards / np.sqrt(self.rms.var + self.eps), -self.clip, self.clip)
 
     def state_dict(self):

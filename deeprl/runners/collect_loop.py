@@ -2,6 +2,7 @@
 
     repeat until env_steps >= budget:
         batch   <- collector.collect(behaviour policy, algorithm.rollout_spec())   (None: no collection)
+        batch   <- agent.absorb(batch)   (the learner folds it into the normalisers; scales rewards)
         batch   <- reward_transform.relabel(batch)     (if the agent has one; it then learns from it)
         metrics <- algorithm.update(batch, progress)            # reads counters, never writes them
         env_steps <- collector.env_steps;  grad_steps += metrics["train/gradient_steps"];  iterations += 1
@@ -22,6 +23,7 @@ def run(agent, collector, cadence) -> None:
             policy = agent.behaviour_policy()
             batch = collector.collect_steps(policy, n) if kind == "steps" else collector.collect_episodes(policy, n)
             ts["env_steps"] = collector.env_steps
+            batch = agent.absorb(batch)
             if transform is not None:
                 relabelled = transform.relabel(batch)
                 extra = transform.update(batch, ts["env_steps"] / budget)

@@ -24,14 +24,11 @@ def _collector(agent):
     """The agent's collector, created on the first ``learn`` (restoring a checkpoint's envs)."""
     if agent.collector is None:
         agent.collector = agent.make_collector()
-        pending = agent._pending_collector_state
-        if pending is not None:
-            coll_state, reward_state = pending
-            if coll_state is not None and not agent.collector.load_state_dict(coll_state):
+        coll_state = agent._pending_collector_state
+        if coll_state is not None:
+            if not agent.collector.load_state_dict(coll_state):
                 why = "subprocess (async) environments" if agent.run.vectorization == "async" else agent.run.env_id
                 print(f"note: {why} cannot snapshot its state; resumed episodes start from a reset")
-            if reward_state is not None and agent.reward_scaler is not None:
-                agent.reward_scaler.load_state_dict(reward_state)
             agent._pending_collector_state = None
     return agent.collector
 

@@ -134,7 +134,8 @@ def test_obs_normalizer_formula_dtype_and_clipping():
     seen = []
     for size in (1, 4, 16):
         x = rng.normal(loc=[0.0, 100.0, -3.0], scale=[1.0, 50.0, 1e-3], size=(size, 3))
-        out = norm(x, update=True)
+        norm.update(x)
+        out = norm(x)
         seen.append(x)
         mean, var = ref_mean_var(np.concatenate(seen))
         expected = np.clip((x - mean) / np.sqrt(var + 1e-8), -2.5, 2.5)
@@ -149,27 +150,26 @@ def test_obs_normalizer_formula_dtype_and_clipping():
     assert np.abs(inside).max() <= 2.5
 
 
-def test_obs_normalizer_update_false_leaves_statistics_unchanged():
+def test_obs_normalizer_call_leaves_statistics_unchanged():
     rng = np.random.default_rng(5)
     norm = ObsNormalizer((2,))
-    norm(rng.normal(size=(8, 2)), update=True)
+    norm.update(rng.normal(size=(8, 2)))
     before = {k: np.copy(v) for k, v in norm.state_dict().items()}
     x = rng.normal(loc=50.0, size=(10, 2))
-    out1 = norm(x)  # default update=False
-    out2 = norm(x, update=False)
+    out1, out2 = norm(x), norm(x)
     after = norm.state_dict()
     for k in before:
         np.testing.assert_array_equal(after[k], before[k])
     np.testing.assert_array_equal(out1, out2)
-    # whereas update=True does move them
-    norm(x, update=True)
+    # whereas update does move them
+    norm.update(x)
     assert not np.allclose(norm.state_dict()["mean"], before["mean"])
 
 
 def test_obs_normalizer_state_dict_round_trip():
     rng = np.random.default_rng(6)
     a = ObsNormalizer((3,), clip=5.0)
-    a(rng.normal(size=(20, 3)) * 7 + 2, update=True)
+    a.update(rng.normal(size=(20, 3)) * 7 + 2)
     b = ObsNormalizer((3,), clip=5.0)
     b.load_state_dict(a.state_dict())
     x = rng.normal(size=(4, 3))
@@ -182,74 +182,96 @@ def test_obs_normalizer_state_dict_round_trip():
 
 
 class RefRewardScaler:
-    """Brute force: keeps every R value ever seen and recomputes the variance from scratch."""
+    """Brute force: keeps every R value ever seen and recomputes the variance from scratch;
+    steps one env at a time, skipping invalid steps."""
 
     def __init__(self, num_envs, gamma, clip=10.0, eps=1e-8):
         self.ret = [0.0] * num_envs
         self.history: list[float] = []
         self.gamma, self.clip, self.eps = gamma, clip, eps
 
-    def __call__(self, rewards, dones):
-        n = len(self.ret)
-        for i in range(n):
-            self.ret[i] = self.gamma * self.ret[i] + float(rewards[i])
-        self.history.extend(self.ret)
+    def batch(self, rewards, dones, valid=None):
+        T, n = rewards.shape
+        for t in range(T):
+            for i in range(n):
+                if valid is not None and not valid[t, i]:
+                    continue
+                self.ret[i] = self.gamma * self.ret[i] + float(rewards[t, i])
+                self.history.append(self.ret[i])
+                if dones[t, i]:
+                    self.ret[i] = 0.0
         _, var = ref_mean_var(np.array(self.history))
-        out = [min(max(float(rewards[i]) / np.sqrt(var + self.eps), -self.clip), self.clip) for i in range(n)]
-        for i in range(n):
-            if dones[i]:
-                self.ret[i] = 0.0
-        return np.array(out)
+        return np.clip(rewards / np.sqrt(var + self.eps), -self.clip, self.clip)
 
 
-def test_reward_scaler_matches_brute_force_reference():
+def scaled(scaler, rewards, dones, valid=None):
+    scaler.update(rewards, dones, valid)
+    return scaler.scale(rewards)
+
+
+@pytest.mark.parametrize("with_valid", [False, True])
+def test_reward_scaler_matches_brute_force_reference(with_valid):
     rng = np.random.default_rng(7)
     N, gamma = 3, 0.9
     scaler, ref = RewardScaler(N, gamma), RefRewardScaler(N, gamma)
-    for t in range(60):
-        rewards = rng.normal(loc=1.0, scale=3.0, size=N)
-        dones = rng.random(N) < 0.15
-        out = scaler(rewards, dones)
-        expected = ref(rewards, dones)
-        np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12, err_msg=f"step {t}")
+    for k, T in enumerate((1, 5, 17, 2, 30)):
+        rewards = rng.normal(loc=1.0, scale=3.0, size=(T, N))
+        dones = rng.random((T, N)) < 0.15
+        valid = rng.random((T, N)) < 0.7 if with_valid else None
+        out = scaled(scaler, rewards, dones, valid)
+        expected = ref.batch(rewards, dones, valid)
+        np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12, err_msg=f"batch {k}")
         np.testing.assert_allclose(scaler.ret, ref.ret, rtol=1e-12, atol=1e-12)
+        assert scaler.rms.count == pytest.approx(EPS_COUNT + len(ref.history), rel=1e-12)
 
 
 def test_reward_scaler_return_accumulates_per_env_and_resets_after_done():
     scaler = RewardScaler(2, gamma=0.5)
-    scaler(np.array([1.0, 2.0]), np.array([False, False]))
+    scaler.update(np.array([[1.0, 2.0]]), np.array([[False, False]]))
     np.testing.assert_allclose(scaler.ret, [1.0, 2.0])
-    scaler(np.array([1.0, 2.0]), np.array([False, True]))
+    scaler.update(np.array([[1.0, 2.0]]), np.array([[False, True]]))
     # env 0 keeps accumulating (0.5 * 1 + 1); env 1 accumulated 0.5 * 2 + 2 = 3 then reset
     np.testing.assert_allclose(scaler.ret, [1.5, 0.0])
     assert scaler.rms.count == pytest.approx(EPS_COUNT + 4)
     # the variance used the pre-reset value 3.0 of env 1
     _, var = ref_mean_var(np.array([1.0, 2.0, 1.5, 3.0]))
     np.testing.assert_allclose(scaler.rms.var, var, rtol=1e-12)
-    scaler(np.array([4.0, 4.0]), np.array([True, False]))
+    scaler.update(np.array([[4.0, 4.0]]), np.array([[True, False]]))
     np.testing.assert_allclose(scaler.ret, [0.0, 4.0])  # env 1 restarted from 0
+    # an invalid step neither advances the accumulator nor counts
+    scaler.update(np.array([[9.0, 9.0]]), np.array([[True, True]]), np.array([[False, True]]))
+    np.testing.assert_allclose(scaler.ret, [0.0, 0.0])
+    assert scaler.rms.count == pytest.approx(EPS_COUNT + 7)
+
+
+def test_reward_scaler_one_batch_equals_its_steps_one_at_a_time():
+    """The statistics after a batch do not depend on how it was split (Chan's update is exact)."""
+    rng = np.random.default_rng(9)
+    rewards, dones = rng.normal(size=(40, 2)), rng.random((40, 2)) < 0.1
+    a, b = RewardScaler(2, 0.97), RewardScaler(2, 0.97)
+    a.update(rewards, dones)
+    for t in range(40):
+        b.update(rewards[t:t + 1], dones[t:t + 1])
+    np.testing.assert_allclose(a.rms.var, b.rms.var, rtol=1e-10)
+    np.testing.assert_array_equal(a.ret, b.ret)
 
 
 def test_reward_scaler_clips():
     scaler = RewardScaler(1, gamma=0.99, clip=0.5)
     # tiny variance (constant returns) makes the ratio huge; the output is clipped at +-clip
-    for _ in range(5):
-        scaler(np.array([0.0]), np.array([True]))
-    out = scaler(np.array([1000.0]), np.array([True]))
-    assert out[0] == 0.5
-    out = scaler(np.array([-1e9]), np.array([True]))
-    assert out[0] == -0.5
+    scaler.update(np.zeros((5, 1)), np.ones((5, 1), bool))
+    assert scaler.scale(np.array([1000.0]))[0] == 0.5
+    assert scaler.scale(np.array([-1e9]))[0] == -0.5
 
 
 def test_reward_scaler_state_dict_round_trip():
     rng = np.random.default_rng(8)
     a = RewardScaler(2, 0.95)
-    for _ in range(10):
-        a(rng.normal(size=2), rng.random(2) < 0.3)
+    a.update(rng.normal(size=(10, 2)), rng.random((10, 2)) < 0.3)
     b = RewardScaler(2, 0.95)
     b.load_state_dict(a.state_dict())
-    r, d = rng.normal(size=2), np.array([False, True])
-    np.testing.assert_array_equal(a(r, d), b(r, d))
+    r, d = rng.normal(size=(3, 2)), np.array([[False, True]] * 3)
+    np.testing.assert_array_equal(scaled(a, r, d), scaled(b, r, d))
     np.testing.assert_array_equal(a.ret, b.ret)
 
 

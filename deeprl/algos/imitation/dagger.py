@@ -43,7 +43,7 @@ from deeprl.algos.imitation._common import (
 )
 from deeprl.algos.imitation.bc import BCConfig
 from deeprl.core.config import param
-from deeprl.nn.acting import Policy, as_tensor
+from deeprl.nn.acting import TorchSampledPolicy, as_tensor
 
 
 @dataclass
@@ -56,7 +56,7 @@ class DAggerConfig(BCConfig):
                                 choices=("auto", "sample", "mean"))
 
 
-class MixturePolicy(Policy):
+class MixturePolicy(TorchSampledPolicy):
     """pi_i = beta_i pi* + (1 - beta_i) pi_theta: the learner's action (its mean/mode when ``mean``,
     else a sample, with its log-prob), replaced by the expert's for each row with probability
     ``p_expert`` (drawn from ``rng``); the expert sees the newest observation of a history stack."""
@@ -66,7 +66,7 @@ class MixturePolicy(Policy):
         self.p_expert, self.k, self.rng = p_expert, k, rng
 
     def __call__(self, obs):
-        with torch.inference_mode():
+        with torch.inference_mode(), self.sampling():
             a, logp = policy_act(self.policy, as_tensor(obs, self.device), self.mean)
         a, logp = a.cpu().numpy(), logp.cpu().numpy()
         if self.p_expert > 0:

@@ -21,6 +21,7 @@ The ``rainbow`` preset turns all of them on.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.targets import categorical_projection, q_learning_target
 from deeprl.core.types import PRIORITIES
-from deeprl.nn.acting import Policy, RandomPolicy, as_tensor, batch_size_of
+from deeprl.nn.acting import Policy, RandomPolicy, TorchSampledPolicy, as_tensor, batch_size_of
 from deeprl.nn.flat import FlatParams, fast_adam_kwargs
 from deeprl.nn.networks import ACTIVATIONS
 from deeprl.nn.numpy_actor import numpy_q_values
@@ -231,14 +232,15 @@ class ArgmaxQ:
         return self.q(obs).argmax(-1)
 
 
-class TorchGreedyQ:
-    """Greedy actions of a torch Q-network (images, C51, noisy nets: fresh noise per call)."""
+class TorchGreedyQ(TorchSampledPolicy):
+    """Greedy actions of a torch Q-network (images, C51, noisy nets: fresh noise per call, drawn
+    through torch)."""
 
     def __init__(self, q_net, support, noisy: bool, device):
         self.q_net, self.support, self.noisy, self.device = q_net, support, noisy, device
 
     def __call__(self, obs):
-        with torch.inference_mode():
+        with torch.inference_mode(), self.sampling():
             if self.noisy:
                 self.q_net.reset_noise()
             return q_values(self.q_net, as_tensor(obs, self.device), self.support).argmax(-1).cpu().numpy()
@@ -253,6 +255,12 @@ class EpsilonGreedyPolicy(Policy):
                  explore: RandomPolicy, rng: np.random.Generator):
         self.greedy, self.n_actions, self.schedule = greedy, n_actions, schedule
         self.step, self.learning_starts, self.explore, self.rng = step, learning_starts, explore, rng
+
+    def snapshot(self):
+        snap = copy.deepcopy(self)
+        if isinstance(self.greedy, TorchSampledPolicy):  # noisy nets: the noise's stream too
+            snap.greedy = self.greedy.snapshot()
+        return snap
 
     def __call__(self, obs):
         step, n = self.step, batch_size_of(obs)
