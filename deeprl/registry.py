@@ -38,6 +38,9 @@ FAMILIES: dict[str, dict[str, str]] = {
     "imitation": {  # learning from an expert (deeprl/algos/imitation)
         "bc": "imitation.bc:BC", "dagger": "imitation.dagger:DAgger",
     },
+    "model_based": {  # learned dynamics models (deeprl/algos/model_based)
+        "mbrl": "model_based.mbrl:MBRL",
+    },
 }
 
 

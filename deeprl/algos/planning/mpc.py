@@ -122,15 +122,16 @@ class BatchedMPCController:
     :class:`~deeprl.planning.model_env.ModelEnv` (B * N * ``particles`` rollouts per model call).
     Same interface as :class:`MPCController`: ``act(states (B, n)) -> controls (B, m)``, ``plans``
     (B, H, m) as NumPy, ``reset()``; ``last_info.best_cost`` is the mean over rows of the best
-    predicted return."""
+    predicted return. ``dtype``: of the plans and states handed to the model (float64 for the
+    analytic models, float32 for a learned one)."""
 
     def __init__(self, planner: BatchedPlanner, model_env, horizon: int, low, high, gamma: float = 1.0,
-                 warm_start: bool = True, particles: int = 1):
+                 warm_start: bool = True, particles: int = 1, dtype: torch.dtype = torch.float64):
         if int(horizon) != horizon or horizon < 1:
             raise ConfigError(f"horizon must be an integer >= 1, got {horizon}")
         self.planner, self.model_env, self.horizon, self.gamma = planner, model_env, int(horizon), float(gamma)
         self.fill = (np.asarray(low, dtype=np.float64) + np.asarray(high, dtype=np.float64)) / 2.0
-        self.warm_start, self.particles = warm_start, int(particles)
+        self.warm_start, self.particles, self.dtype = warm_start, int(particles), dtype
         self.plans: np.ndarray | None = None
         self.last_info = None
 
@@ -138,13 +139,13 @@ class BatchedMPCController:
         self.plans = None
 
     def act(self, states: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(states, dtype=np.float64))
+        x = torch.as_tensor(np.asarray(states, dtype=np.float64)).to(self.dtype)
         B, m = x.shape[0], self.fill.shape[0]
         if self.plans is None or self.plans.shape[0] != B or not self.warm_start:
             self.plans = np.broadcast_to(self.fill, (B, self.horizon, m)).copy()
         plan = self.planner.plan(lambda A: model_returns(self.model_env, x, A, self.gamma, self.particles),
-                                 torch.from_numpy(self.plans))
-        plan = plan.numpy()
+                                 torch.from_numpy(self.plans).to(self.dtype))
+        plan = plan.double().numpy()
         self.plans = np.concatenate([plan[:, 1:], np.broadcast_to(self.fill, (B, 1, m))], axis=1)
         self.last_info = _Predicted(float(self.planner.info.best_return.mean()))
         return plan[:, 0]

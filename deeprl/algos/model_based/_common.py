@@ -1,0 +1,138 @@
+"""Pieces the model-based agents share (plain functions and one small dataset class, no base
+class): the aggregated dataset D of real transitions, building the ensemble and its optimiser,
+the MPC controller on the learned model, and prediction errors on held-out real data."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from deeprl.core.errors import ConfigError
+from deeprl.data.replay import available_memory
+from deeprl.envs.rewards import known_reward
+from deeprl.models.ensemble import DynamicsEnsemble
+from deeprl.models.model_env import LearnedModelEnv
+from deeprl.nn.optim import Adam
+from deeprl.planning.batched import BatchedPlanner
+
+
+def check_spaces(agent) -> None:
+    """Vector observations and a box of actions; the model normalises its own inputs."""
+    if not isinstance(agent.obs_space, spaces.Box) or len(agent.obs_space.shape) != 1:
+        raise ConfigError(f"{agent.name}: needs vector observations (a 1-D Box), got {agent.obs_space}")
+    if agent.run.normalize_obs or agent.run.normalize_reward:
+        raise ConfigError(f"{agent.name}: normalize_obs/normalize_reward are not supported (the dynamics model "
+                          "standardises its own inputs and targets); set them to false")
+
+
+class TransitionData:
+    """D = {(s, a, s', r, terminated)}: every real transition collected, oldest dropped beyond
+    ``capacity``. Rows are float32 tensors; ``add(rollout)`` appends a rollout's valid steps."""
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int):
+        need = capacity * (2 * obs_dim + act_dim + 2) * 4
+        avail = available_memory()
+        if avail is not None and need > 0.9 * avail:
+            raise ConfigError(f"dataset_size={capacity} needs {need / 2**30:.2f} GiB but only "
+                              f"{avail / 2**30:.2f} GiB of memory is available; lower dataset_size")
+        self.capacity = int(capacity)
+        self.obs = torch.zeros((0, obs_dim))
+        self.actions = torch.zeros((0, act_dim))
+        self.next_obs = torch.zeros((0, obs_dim))
+        self.rewards = torch.zeros(0)
+        self.terminated = torch.zeros(0, dtype=torch.bool)
+
+    def __len__(self) -> int:
+        return self.rewards.shape[0]
+
+    @staticmethod
+    def rows_of(rollout) -> dict:
+        """A rollout's valid steps as rows, env by env (each env's steps consecutive, in time order)."""
+        env_major = lambda x: np.swapaxes(np.asarray(x), 0, 1)  # noqa: E731  (T, N, ...) -> (N, T, ...)
+        valid = env_major(rollout.valid).reshape(-1)
+        flat = lambda x: torch.as_tensor(env_major(x).reshape((valid.shape[0],) + np.shape(x)[2:])[valid])  # noqa: E731
+        return {"obs": flat(rollout.obs).float(), "actions": flat(rollout.actions).float().reshape(int(valid.sum()), -1),
+                "next_obs": flat(rollout.next_obs).float(), "rewards": flat(rollout.rewards).float(),
+                "terminated": flat(rollout.terminated).bool()}
+
+    def add(self, rows: dict) -> None:
+        for k, v in rows.items():
+            setattr(self, k, torch.cat([getattr(self, k), v])[-self.capacity:])
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k).clone() for k in ("obs", "actions", "next_obs", "rewards", "terminated")}
+
+    def load_state_dict(self, d: dict) -> None:
+        for k, v in d.items():
+            setattr(self, k, torch.as_tensor(v))
+
+
+def build_model(agent) -> tuple[DynamicsEnsemble, Adam]:
+    c = agent.cfg
+    model = DynamicsEnsemble(agent.obs_space.shape[0], agent.act_space.shape[0], members=c.ensemble_size,
+                             hidden=tuple(c.model_hidden_sizes), activation=c.model_activation,
+                             probabilistic=c.probabilistic, learn_reward=c.learn_reward)
+    return model, Adam(model.parameters(), lr=c.model_learning_rate, weight_decay=c.model_weight_decay)
+
+
+def reward_functions(agent):
+    """(reward_fn, terminated_fn): the env's known ones, or (None, None) when the model learns the
+    reward (the env's termination function is still used where it is known)."""
+    if agent.cfg.learn_reward:
+        try:
+            return None, known_reward(agent.run.env_id, agent.name).terminated
+        except ConfigError:
+            return None, None
+    known = known_reward(agent.run.env_id, agent.name)
+    return known.reward, known.terminated
+
+
+def make_controller(agent, model_env):
+    """Batched MPC (random shooting, CEM or MPPI) on the learned model, float32."""
+    from deeprl.algos.planning.mpc import BatchedMPCController
+
+    c = agent.cfg
+    low, high = agent.act_space.low.astype(np.float64), agent.act_space.high.astype(np.float64)
+    generator = torch.Generator().manual_seed(int(agent.rng.integers(2**63)))
+    planner = BatchedPlanner(c.planner, low, high, c.num_samples, c.num_elites,
+                             1 if c.planner == "random" else c.num_iterations, c.alpha, c.temperature,
+                             c.noise_std * (high - low) / 2.0, generator=generator)
+    return BatchedMPCController(planner, model_env, c.horizon, low, high, gamma=c.gamma, warm_start=c.warm_start,
+                                particles=c.particles, dtype=torch.float32)
+
+
+def make_model_env(agent, model, elites=None) -> LearnedModelEnv:
+    reward_fn, terminated_fn = reward_functions(agent)
+    generator = torch.Generator().manual_seed(int(agent.rng.integers(2**63)))
+    return LearnedModelEnv(model, reward_fn, terminated_fn, agent.cfg.propagation, elites, generator)
+
+
+@torch.no_grad()
+def prediction_errors(model: DynamicsEnsemble, rows: dict, elites, horizons=(1, 5)) -> dict:
+    """Mean squared error (env units, mean over dimensions) of the elites' mean prediction of
+    real transitions the model has not been trained on: one step, and ``k`` steps open loop
+    along the rollout (consecutive rows of one env that do not cross an episode end)."""
+    s, a, s2 = rows["obs"], rows["actions"], rows["next_obs"]
+    if len(s) == 0:
+        return {}
+    idx = torch.as_tensor(sorted(elites), dtype=torch.long)
+
+    def mean_step(x, u):
+        mean, _ = model(model.normalize_inputs(x, u), idx)
+        return x + model.denormalize_targets(mean.mean(0))[:, :model.obs_dim]
+
+    out = {"model/one_step_mse": float((mean_step(s, a) - s2).pow(2).mean())}
+    # consecutive rows continue each other where next_obs[t] == obs[t+1] (one env's trajectory)
+    cont = torch.cat([(s2[:-1] == s[1:]).all(-1), torch.zeros(1, dtype=torch.bool)])
+    for k in horizons:
+        if k < 2 or len(s) <= k:
+            continue
+        starts = [t for t in range(len(s) - k + 1) if bool(cont[t:t + k - 1].all())]
+        if not starts:
+            continue
+        st = torch.as_tensor(starts)
+        x = s[st]
+        for j in range(k):
+            x = mean_step(x, a[st + j])
+        out[f"model/{k}_step_mse"] = float((x - s2[st + k - 1]).pow(2).mean())
+    return out

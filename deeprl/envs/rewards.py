@@ -1,0 +1,64 @@
+"""Known reward and termination functions of environments, batched in torch, on observations.
+
+A model-based algorithm that learns only the dynamics scores imagined transitions with these::
+
+    reward(obs (B, n), action (B, m), next_obs (B, n)) -> (B,)
+    terminated(obs, action, next_obs) -> (B,) bool, or None for an env whose episodes never end
+
+They are written from each env's source and tested against the env's own rewards and
+terminations on real transitions (``tests/unit/test_known_rewards.py``).
+
+- ``Pendulum-v1``: ``-(angle_normalize(theta)^2 + 0.1 theta_dot^2 + 0.001 u^2)`` with ``theta =
+  atan2(sin, cos)`` and ``theta_dot`` of ``obs`` (the state before the step) and ``u`` the action
+  clipped to ``[-2, 2]``; never terminates (the 200-step limit is a truncation).
+- ``InvertedPendulum-v5``: terminated when ``next_obs`` is not finite or the pole angle
+  ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from deeprl.core.errors import ConfigError
+
+__all__ = ["KNOWN_REWARD_ENVS", "KnownReward", "known_reward"]
+
+
+def _pendulum_reward(obs, action, next_obs):
+    theta = torch.atan2(obs[:, 1], obs[:, 0])  # already in (-pi, pi]: angle_normalize is the identity
+    u = action[:, 0].clamp(-2.0, 2.0)
+    return -(theta.pow(2) + 0.1 * obs[:, 2].pow(2) + 0.001 * u.pow(2))
+
+
+def _inverted_pendulum_terminated(obs, action, next_obs):
+    return ~(torch.isfinite(next_obs).all(-1) & (next_obs[:, 1].abs() <= 0.2))
+
+
+def _inverted_pendulum_reward(obs, action, next_obs):
+    return (~_inverted_pendulum_terminated(obs, action, next_obs)).to(next_obs.dtype)
+
+
+@dataclass(frozen=True)
+class KnownReward:
+    env_id: str
+    reward: Callable
+    terminated: Callable | None  # None: the env's episodes only end by truncation
+
+
+_KNOWN = {
+    "Pendulum-v1": KnownReward("Pendulum-v1", _pendulum_reward, None),
+    "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
+                                       _inverted_pendulum_terminated),
+}
+KNOWN_REWARD_ENVS = tuple(_KNOWN)
+
+
+def known_reward(env_id: str, algo: str = "this algorithm") -> KnownReward:
+    """The env's reward and termination functions; a one-line ConfigError naming the envs that
+    have them, and the switch that learns the reward instead, for any other env."""
+    if env_id not in _KNOWN:
+        raise ConfigError(f"{algo}: no known reward function for {env_id!r} (known: {', '.join(KNOWN_REWARD_ENVS)}); "
+                          "set learn_reward=true to learn one with the dynamics")
+    return _KNOWN[env_id]
