@@ -50,6 +50,13 @@ CASES = {
     "mpc-cartpole-random": ("mpc", "CartPole-v1", dict(planner="random", horizon=8, num_samples=32,
                                                        steps_per_update=4)),
     "mcts": ("mcts", "deeprl/DeterministicMaze-v0", dict(num_simulations=20, steps_per_update=4)),
+    "mbrl-cem-tsinf": ("mbrl", "Pendulum-v1", dict(initial_steps=32, steps_per_iteration=16, ensemble_size=2,
+                                                   model_hidden_sizes=(16,), model_max_epochs=2, horizon=4,
+                                                   num_samples=16, num_elites=4, num_iterations=2)),
+    "mbrl-mppi-ts1-probabilistic": ("mbrl", "Pendulum-v1", dict(
+        initial_steps=32, steps_per_iteration=16, ensemble_size=3, model_hidden_sizes=(16,), model_max_epochs=2,
+        horizon=4, num_samples=16, num_elites=4, planner="mppi", num_iterations=2, propagation="ts1",
+        probabilistic=True)),
 }
 
 

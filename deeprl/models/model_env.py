@@ -57,9 +57,10 @@ class LearnedModelEnv:
         turn; entries ``>= batch`` pad the last blocks (they compute a copy of some row, unused)."""
         n = len(self.elites)
         per = -(-batch // n)
-        if self.propagation == "tsinf":  # block k holds rows k, k + n, k + 2n, ...: row r -> elite r % n
-            return torch.arange(per * n).view(per, n).t().reshape(-1)
-        return torch.cat([torch.randperm(batch, generator=self.generator), torch.arange(batch, per * n)])
+        seq = torch.arange(per * n)  # tsinf: block k holds rows k, k + n, k + 2n, ...: row r -> elite r % n
+        if self.propagation == "ts1":  # the same deal over a fresh random order of the rows
+            seq[:batch] = torch.randperm(batch, generator=self.generator)
+        return seq.view(per, n).t().reshape(-1)
 
     def members_for(self, batch: int) -> torch.Tensor | None:
         """The member answering each of ``batch`` rows (None: the mean model). For ``ts1`` this

@@ -51,7 +51,8 @@ class TransitionData:
         env_major = lambda x: np.swapaxes(np.asarray(x), 0, 1)  # noqa: E731  (T, N, ...) -> (N, T, ...)
         valid = env_major(rollout.valid).reshape(-1)
         flat = lambda x: torch.as_tensor(env_major(x).reshape((valid.shape[0],) + np.shape(x)[2:])[valid])  # noqa: E731
-        return {"obs": flat(rollout.obs).float(), "actions": flat(rollout.actions).float().reshape(int(valid.sum()), -1),
+        n = int(valid.sum())
+        return {"obs": flat(rollout.obs).float(), "actions": flat(rollout.actions).float().reshape(n, -1),
                 "next_obs": flat(rollout.next_obs).float(), "rewards": flat(rollout.rewards).float(),
                 "terminated": flat(rollout.terminated).bool()}
 

@@ -94,6 +94,7 @@ class MBRL(Agent):
     name = "mbrl"
     Config = MBRLConfig
     action_spaces = (spaces.Box,)
+    default_torch_threads = 2  # model fitting and planning are matmul-bound
 
     def build(self):
         check_spaces(self)

@@ -1,0 +1,131 @@
+"""Model-based agents: the ensemble learns Pendulum's dynamics, ``mbrl`` (HW4's MBRL v1.5 with
+CEM-MPC) controls the pendulum within 1.4k env steps, an interrupted run resumes exactly, and bad
+configurations fail with one clear line."""
+from __future__ import annotations
+
+import csv
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from deeprl.algos import ALGORITHMS
+from deeprl.core.errors import ConfigError, SpaceError
+from deeprl.data.evaluate import evaluate
+from deeprl.models.ensemble import DynamicsEnsemble
+from deeprl.models.training import fit_dynamics
+from deeprl.runners.train import train
+
+SMALL = dict(initial_steps=400, steps_per_iteration=200, ensemble_size=3, model_hidden_sizes=(64, 64),
+             model_max_epochs=30, planner="cem", horizon=15, num_samples=100, num_elites=10, num_iterations=3,
+             torch_threads=1, eval_every=0, eval_episodes=0, checkpoint_every=0)
+
+
+def mbrl(env="Pendulum-v1", seed=0, **kw):
+    return ALGORITHMS["mbrl"](env, seed=seed, preset="none", **{**SMALL, **kw})
+
+
+def _random_transitions(n, seed):
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(seed)
+    s, a, s2 = [], [], []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(n):
+        act = rng.uniform(-2, 2, 1).astype(np.float32)
+        nxt, _, term, trunc, _ = env.step(act)
+        s.append(obs), a.append(act), s2.append(nxt)
+        obs = nxt if not (term or trunc) else env.reset(seed=int(rng.integers(1 << 30)))[0]
+    return tuple(torch.as_tensor(np.asarray(x), dtype=torch.float32) for x in (s, a, s2))
+
+
+def test_probabilistic_ensemble_fits_pendulum_dynamics():
+    torch.manual_seed(0)
+    s, a, s2 = _random_transitions(3000, seed=0)
+    ts, ta, ts2 = _random_transitions(500, seed=1)  # held-out episodes
+    model = DynamicsEnsemble(3, 1, members=3, hidden=(64, 64), probabilistic=True)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    fit = fit_dynamics(model, opt, s, a, s2, rng=np.random.default_rng(0), max_epochs=60, patience=8)
+    with torch.no_grad():
+        pred, _ = model.predict(ts, ta, None)
+    one_step = float((pred - ts2).pow(2).mean())
+    still = float((ts - ts2).pow(2).mean())  # "nothing moves": the baseline to beat
+    assert one_step < 2e-3 and one_step < 0.01 * still, (one_step, still, fit.epochs)
+
+
+def test_mbrl_controls_the_pendulum_within_1400_env_steps():
+    agent = mbrl()
+    agent.learn(1400)
+    ev = evaluate(agent, 3, seed=123)
+    # random actions score about -1200; a swing-up and hold about -150
+    assert ev["eval/return_mean"] > -400, ev
+    assert agent.train_state["env_steps"] == 1400 and len(agent.data) == 1400
+    assert 0 < agent.clock.per_action < 0.5
+
+
+def _rows(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_mbrl_logs_model_diagnostics_and_resumes_exactly(tmp_path):
+    kw = dict(total_steps=1000, checkpoint_every=600, eval_every=600, eval_episodes=1, num_samples=40,
+              num_elites=5, num_iterations=2, horizon=8, model_max_epochs=5)
+    ref = mbrl(**kw)
+    train(ref, run_dir=tmp_path / "ref")
+    rows = _rows(tmp_path / "ref")
+    assert [int(r["time/env_steps"]) for r in rows] == [400, 600, 800, 1000, 1000]  # + the final evaluation
+    last = rows[3]
+    for k in ("model/train_loss/m0", "model/val_mse/m2", "model/one_step_mse", "model/5_step_mse",
+              "time/per_action_s", "plan/predicted_return", "model/dataset_size"):
+        assert last[k] != "" and math.isfinite(float(last[k])), k
+    assert float(last["model/dataset_size"]) == 1000
+
+    # interrupted at the 5th iteration (after the checkpoint at 600), then resumed
+    agent = mbrl(**kw)
+    orig, calls = agent.update, [0]
+
+    def update(*a, **k):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return orig(*a, **k)
+
+    agent.update = update
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    resumed = ALGORITHMS["mbrl"].load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert resumed.train_state["env_steps"] == 600 and len(resumed.data) == 600
+    train(resumed, run_dir=tmp_path / "run")
+    got = _rows(tmp_path / "run")
+    assert len(got) == len(rows)
+    for a, b in zip(rows, got):
+        for k in a:
+            if k not in ("time/sps", "time/wall_s", "time/per_action_s"):
+                assert a[k] == b[k], (a["time/env_steps"], k, a[k], b[k])
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_mbrl_learns_the_reward_when_asked():
+    agent = mbrl(learn_reward=True, initial_steps=600, num_samples=20, num_elites=4, horizon=5, model_max_epochs=60)
+    agent.learn(600)
+    assert agent.model.learn_reward and agent.model_env.reward_fn is None
+    s, a = agent.data.obs[:200], agent.data.actions[:200]
+    _, r = agent.model.predict(s, a, None)
+    err = float((r - agent.data.rewards[:200]).abs().mean())
+    assert err < 0.15 * float(agent.data.rewards[:200].abs().mean())  # (0.056 measured)
+
+
+def test_mbrl_bad_configurations_fail_with_one_line():
+    with pytest.raises(ConfigError, match=r"no known reward function for 'HalfCheetah-v5'.*learn_reward=true"):
+        mbrl("HalfCheetah-v5")
+    with pytest.raises(SpaceError, match="mbrl"):
+        mbrl("CartPole-v1")
+    with pytest.raises(ConfigError, match="normalize_obs"):
+        mbrl(normalize_obs=True)
+    with pytest.raises(ConfigError, match="num_model_elites"):
+        mbrl(num_model_elites=4)
+    with pytest.raises(ConfigError, match="propagation"):
+        mbrl(propagation="ts2")
