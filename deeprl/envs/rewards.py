@@ -13,6 +13,8 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   clipped to ``[-2, 2]``; never terminates (the 200-step limit is a truncation).
 - ``InvertedPendulum-v5``: terminated when ``next_obs`` is not finite or the pole angle
   ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
+- ``deeprl/Obstacles-v0`` (HW4's point robot): reward ``-||p' - goal||`` on ``next_obs = (p', goal)``;
+  terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
 """
 from __future__ import annotations
 
@@ -40,6 +42,18 @@ def _inverted_pendulum_reward(obs, action, next_obs):
     return (~_inverted_pendulum_terminated(obs, action, next_obs)).to(next_obs.dtype)
 
 
+def _obstacles_distance(next_obs):
+    return (next_obs[:, :2] - next_obs[:, 2:4]).norm(dim=-1)
+
+
+def _obstacles_reward(obs, action, next_obs):
+    return -_obstacles_distance(next_obs)
+
+
+def _obstacles_terminated(obs, action, next_obs):
+    return (_obstacles_distance(next_obs) < 0.1) | (next_obs[:, :2].abs() > 0.99).any(-1)
+
+
 @dataclass(frozen=True)
 class KnownReward:
     env_id: str
@@ -51,6 +65,7 @@ _KNOWN = {
     "Pendulum-v1": KnownReward("Pendulum-v1", _pendulum_reward, None),
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
+    "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
 }
 KNOWN_REWARD_ENVS = tuple(_KNOWN)
 

@@ -94,3 +94,27 @@ def test_nan_returns_are_worst_and_an_all_nan_row_is_refused():
         p.plan(lambda A: torch.full(A.shape[:2], torch.nan, dtype=A.dtype), torch.zeros(2, 3, 1, dtype=torch.float64))
     with pytest.raises(ConfigError, match="planner: 'bogus' is not one of random, cem, mppi"):
         BatchedPlanner("bogus", [-1.0], [1.0], num_samples=5)
+
+
+def test_cem_on_a_linear_quadratic_model_env_finds_the_lqr_optimum():
+    """CEM over H controls on the LQ ModelEnv from x0 maximises -sum_t c(x_t, u_t), the
+    finite-horizon LQR problem without terminal cost: it must find the Riccati solution's controls."""
+    from deeprl.envs.make import make_env
+    from deeprl.planning.lqr import lqr_backward, lqr_rollout, time_invariant_lqr
+
+    u = make_env(LQ_ID).unwrapped
+    H, x0 = 6, np.array([1.0, -0.5])
+    problem = time_invariant_lqr(u.A, u.B, u.Q, u.R, H)
+    sol = lqr_backward(problem)
+    _, u_star, cost = lqr_rollout(problem, x0, sol.K, sol.k)
+    d = known_dynamics(LQ_ID)
+    bound = np.full(u.B.shape[1], 2.0)  # (the env's box is unbounded; the optimum lies well inside this one)
+    assert np.all(np.abs(u_star) < bound / 2)
+    planner = BatchedPlanner("cem", -bound, bound, num_samples=1000, num_elites=100,
+                             num_iterations=25, alpha=0.1, generator=torch.Generator().manual_seed(0))
+    x = torch.as_tensor(x0)[None]
+    plan = planner.plan(lambda A: model_returns(AnalyticModelEnv(d), x, A), torch.zeros(1, H, u.B.shape[1],
+                                                                                       dtype=torch.float64))
+    np.testing.assert_allclose(plan[0].numpy(), u_star, atol=0.02)
+    found = float(model_returns(AnalyticModelEnv(d), x, plan[:, None])[0, 0])
+    assert found == pytest.approx(-float(cost), rel=1e-3)
