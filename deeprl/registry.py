@@ -39,7 +39,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         "bc": "imitation.bc:BC", "dagger": "imitation.dagger:DAgger",
     },
     "model_based": {  # learned dynamics models (deeprl/algos/model_based)
-        "mbrl": "model_based.mbrl:MBRL", "pets": "model_based.pets:PETS",
+        "mbrl": "model_based.mbrl:MBRL", "pets": "model_based.pets:PETS", "mbpo": "model_based.mbpo:MBPO",
     },
 }
 

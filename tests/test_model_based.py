@@ -146,3 +146,114 @@ def test_pets_defaults_and_cli_run(tmp_path):
         assert math.isfinite(float(r["model/val_nll"])) and math.isfinite(float(r["model/val_nll/m2"]))  # (preset: 3)
     assert (run_dir / "checkpoints" / "latest.pt").exists() and (run_dir / "learning_curve.png").exists()
     assert cli.main(["eval", str(run_dir), "--episodes", "1"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# MBPO
+# ---------------------------------------------------------------------------------------------
+
+MBPO_SMALL = dict(learning_starts=300, gradient_steps=2, batch_size=64, hidden_sizes=(32, 32), model_train_freq=100,
+                  rollout_batch_size=200, rollout_length=2, ensemble_size=3, num_model_elites=2,
+                  model_hidden_sizes=(32, 32), model_max_epochs=3, torch_threads=1, eval_every=0, eval_episodes=0,
+                  checkpoint_every=0)
+
+
+def mbpo(env="InvertedPendulum-v5", seed=0, **kw):
+    return ALGORITHMS["mbpo"](env, seed=seed, preset="none", **{**MBPO_SMALL, **kw})
+
+
+def test_rollout_length_schedule():
+    from deeprl.algos.model_based.mbpo import rollout_length_at
+
+    assert [rollout_length_at(t, 1, 15, (1000, 2000)) for t in (0, 1000, 1500, 2000, 9000)] == [1, 1, 8, 15, 15]
+    assert rollout_length_at(123, 5, 5, (0, 1)) == 5
+
+
+def test_model_buffer_is_a_fifo_ring_and_round_trips():
+    from deeprl.algos.model_based.mbpo import ModelBuffer
+
+    buf = ModelBuffer(2, 1, capacity=5)
+    for start in (0, 3, 6):  # 9 rows into 5 slots: rows 4..8 remain
+        rows = torch.arange(start, start + 3, dtype=torch.float32)
+        buf.add(rows[:, None].repeat(1, 2), rows[:, None], rows, rows, rows[:, None].repeat(1, 2))
+    assert len(buf) == 5 and sorted(buf.rewards.tolist()) == [4, 5, 6, 7, 8]
+    obs, act, rew, disc, nxt = buf.sample(100, np.random.default_rng(0))
+    assert set(rew.tolist()) <= {4, 5, 6, 7, 8} and torch.equal(obs[:, 0], rew) and torch.equal(act[:, 0], rew)
+    twin = ModelBuffer(2, 1, capacity=5)
+    twin.load_state_dict(buf.state_dict())
+    rows = torch.tensor([9.0])
+    for b in (buf, twin):
+        b.add(rows[:, None].repeat(1, 2), rows[:, None], rows, rows, rows[:, None].repeat(1, 2))
+    assert torch.equal(buf.rewards, twin.rewards) and len(twin) == 5
+
+
+def test_mbpo_fits_rolls_out_and_mixes_real_and_model_rows():
+    agent = mbpo(rollout_length=2)
+    seen = []
+    orig = agent.sac.update
+
+    def spy(batch, progress):
+        seen.append(batch)
+        return orig(batch, progress)
+
+    agent.sac.update = spy
+    agent.learn(500)
+    assert agent.fits == 3  # at 300, 400 and 500 env steps
+    assert len(agent.model_buffer) > 0 and len(agent.data) == 500
+    # every SAC minibatch after the first fit: ceil(0.05 * 64) = 4 real rows, the rest imagined
+    assert all(b.obs.shape[0] == 64 for b in seen) and len(seen) == 2 * (500 - 300)
+    assert all(len(b.indices) == 4 for b in seen)
+    # imagined transitions follow the known termination: discount 0 exactly where |angle'| > 0.2
+    mb = agent.model_buffer
+    ended = mb.next_obs[:len(mb), 1].abs() > 0.2
+    assert torch.equal(mb.discounts[:len(mb)] == 0, ended)
+    assert torch.equal(mb.rewards[:len(mb)], (~ended).float())
+
+
+def test_mbpo_with_rollout_length_zero_is_sac_on_real_data():
+    agent = mbpo(rollout_length=0)
+    sizes = []
+    orig = agent.sac.update
+    agent.sac.update = lambda b, p: (sizes.append(len(b.indices)), orig(b, p))[1]
+    agent.learn(400)
+    assert len(agent.model_buffer) == 0 and set(sizes) == {64}
+
+
+def test_mbpo_resumes_exactly(tmp_path):
+    kw = dict(total_steps=600, checkpoint_every=400, eval_every=300, eval_episodes=1)
+    ref = mbpo(**kw)
+    train(ref, run_dir=tmp_path / "ref")
+    agent = mbpo(**kw)
+    orig, calls = agent.observe, [0]
+
+    def observe(r):
+        calls[0] += 1
+        if calls[0] == 450:
+            raise KeyboardInterrupt
+        return orig(r)
+
+    agent.observe = observe
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    resumed = ALGORITHMS["mbpo"].load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert resumed.train_state["env_steps"] == 400 and len(resumed.model_buffer) > 0
+    train(resumed, run_dir=tmp_path / "run")
+    a, b = _rows(tmp_path / "ref"), _rows(tmp_path / "run")
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        for k in x:
+            if k not in ("time/sps", "time/wall_s"):
+                assert x[k] == y[k], (x["time/env_steps"], k)
+    for name, m in ref.modules().items():
+        for k, v in m.state_dict().items():
+            if isinstance(v, torch.Tensor):
+                assert torch.equal(v, resumed.modules()[name].state_dict()[k]), (name, k)
+
+
+def test_mbpo_bad_configurations_fail_with_one_line():
+    with pytest.raises(ConfigError, match=r"no known reward function for 'Hopper-v5'.*learn_reward=true"):
+        mbpo("Hopper-v5")
+    with pytest.raises(ConfigError, match="num_model_elites"):
+        mbpo(num_model_elites=4)
+    with pytest.raises(ConfigError, match="rollout_schedule"):
+        mbpo(rollout_schedule=(10, 5))

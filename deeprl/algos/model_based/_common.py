@@ -102,10 +102,10 @@ def make_controller(agent, model_env):
                                 particles=c.particles, dtype=torch.float32)
 
 
-def make_model_env(agent, model, elites=None) -> LearnedModelEnv:
+def make_model_env(agent, model, elites=None, propagation: str | None = None) -> LearnedModelEnv:
     reward_fn, terminated_fn = reward_functions(agent)
     generator = torch.Generator().manual_seed(int(agent.rng.integers(2**63)))
-    return LearnedModelEnv(model, reward_fn, terminated_fn, agent.cfg.propagation, elites, generator)
+    return LearnedModelEnv(model, reward_fn, terminated_fn, propagation or agent.cfg.propagation, elites, generator)
 
 
 @torch.no_grad()
