@@ -15,6 +15,16 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
 - ``deeprl/Obstacles-v0`` (HW4's point robot): reward ``-||p' - goal||`` on ``next_obs = (p', goal)``;
   terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
+
+Terminations only (their rewards pay the change of the x position over the step, which the
+observation leaves out, so a model-based agent learns them: ``learn_reward=true``):
+
+- ``HalfCheetah-v5``: never terminates.
+- ``Hopper-v5``: unhealthy after the step: ``next_obs[0]`` (the torso height) ``<= 0.7``, the
+  torso angle ``|next_obs[1]| >= 0.2``, or ``|next_obs[1:]| >= 100`` (the env checks the
+  unclipped velocities; the observation clips them to 10, so only positions can trigger it).
+- ``Walker2d-v5``: the height ``next_obs[0]`` outside ``(0.8, 2.0)`` or the angle ``next_obs[1]``
+  outside ``(-1, 1)``.
 """
 from __future__ import annotations
 
@@ -25,7 +35,7 @@ import torch
 
 from deeprl.core.errors import ConfigError
 
-__all__ = ["KNOWN_REWARD_ENVS", "KnownReward", "known_reward"]
+__all__ = ["KNOWN_REWARD_ENVS", "KNOWN_TERMINATION_ENVS", "KnownReward", "known_reward", "known_termination"]
 
 
 def _pendulum_reward(obs, action, next_obs):
@@ -54,10 +64,20 @@ def _obstacles_terminated(obs, action, next_obs):
     return (_obstacles_distance(next_obs) < 0.1) | (next_obs[:, :2].abs() > 0.99).any(-1)
 
 
+def _hopper_terminated(obs, action, next_obs):
+    healthy = (next_obs[:, 1:].abs() < 100).all(-1) & (next_obs[:, 0] > 0.7) & (next_obs[:, 1].abs() < 0.2)
+    return ~healthy
+
+
+def _walker_terminated(obs, action, next_obs):
+    z, angle = next_obs[:, 0], next_obs[:, 1]
+    return ~((z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0))
+
+
 @dataclass(frozen=True)
 class KnownReward:
     env_id: str
-    reward: Callable
+    reward: Callable | None  # None: not a function of the observations (learn it)
     terminated: Callable | None  # None: the env's episodes only end by truncation
 
 
@@ -66,14 +86,27 @@ _KNOWN = {
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
+    "HalfCheetah-v5": KnownReward("HalfCheetah-v5", None, None),
+    "Hopper-v5": KnownReward("Hopper-v5", None, _hopper_terminated),
+    "Walker2d-v5": KnownReward("Walker2d-v5", None, _walker_terminated),
 }
-KNOWN_REWARD_ENVS = tuple(_KNOWN)
+KNOWN_REWARD_ENVS = tuple(k for k, v in _KNOWN.items() if v.reward is not None)
+KNOWN_TERMINATION_ENVS = tuple(_KNOWN)  # (a None termination is known too: "never terminates")
 
 
 def known_reward(env_id: str, algo: str = "this algorithm") -> KnownReward:
     """The env's reward and termination functions; a one-line ConfigError naming the envs that
     have them, and the switch that learns the reward instead, for any other env."""
-    if env_id not in _KNOWN:
+    if env_id not in _KNOWN or _KNOWN[env_id].reward is None:
         raise ConfigError(f"{algo}: no known reward function for {env_id!r} (known: {', '.join(KNOWN_REWARD_ENVS)}); "
                           "set learn_reward=true to learn one with the dynamics")
     return _KNOWN[env_id]
+
+
+def known_termination(env_id: str, algo: str = "this algorithm"):
+    """The env's termination function (None: it never terminates); a one-line ConfigError for an
+    env whose terminations are unknown, since a model that never ends its rollouts would be wrong."""
+    if env_id not in _KNOWN:
+        raise ConfigError(f"{algo}: no known termination function for {env_id!r} "
+                          f"(known: {', '.join(KNOWN_TERMINATION_ENVS)})")
+    return _KNOWN[env_id].terminated

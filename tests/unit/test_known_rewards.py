@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deeprl.core.errors import ConfigError
-from deeprl.envs.rewards import KNOWN_REWARD_ENVS, known_reward
+from deeprl.envs.rewards import KNOWN_REWARD_ENVS, KNOWN_TERMINATION_ENVS, known_reward, known_termination
 
 # episodes that start near the goal, every other reset, so that random actions also reach it
 NEAR_GOAL = {"deeprl/Obstacles-v0": lambda rng: {"start": (0.7 + rng.uniform(-0.05, 0.05), -0.65)}}
@@ -46,7 +46,23 @@ def test_known_reward_and_termination_equal_the_envs(env_id):
         assert d["terminated"].any() and not d["terminated"].all()  # both outcomes were exercised
 
 
+@pytest.mark.parametrize("env_id", [e for e in KNOWN_TERMINATION_ENVS if e not in KNOWN_REWARD_ENVS])
+def test_known_termination_equals_the_envs(env_id):
+    d = _transitions(env_id, n=1000)
+    fn = known_termination(env_id)
+    s, a, s2 = (torch.as_tensor(d[k], dtype=torch.float64) for k in ("obs", "action", "next_obs"))
+    if fn is None:
+        assert not d["terminated"].any()
+    else:
+        np.testing.assert_array_equal(fn(s, a, s2).numpy(), d["terminated"])
+        assert d["terminated"].sum() >= 5 and not d["terminated"].all()  # random actions fall often
+    with pytest.raises(ConfigError, match="learn_reward=true"):
+        known_reward(env_id, "mbpo")
+
+
 def test_unknown_env_names_the_known_ones_and_the_switch():
     with pytest.raises(ConfigError, match=r"mbrl: no known reward function for 'Hopper-v5' \(known: Pendulum-v1.*"
                                           r"learn_reward=true"):
         known_reward("Hopper-v5", "mbrl")
+    with pytest.raises(ConfigError, match=r"no known termination function for 'Ant-v5' \(known: .*Hopper-v5"):
+        known_termination("Ant-v5", "mbpo")

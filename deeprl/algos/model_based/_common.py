@@ -9,7 +9,7 @@ from gymnasium import spaces
 
 from deeprl.core.errors import ConfigError
 from deeprl.data.replay import available_memory
-from deeprl.envs.rewards import known_reward
+from deeprl.envs.rewards import known_reward, known_termination
 from deeprl.models.ensemble import DynamicsEnsemble
 from deeprl.models.model_env import LearnedModelEnv
 from deeprl.nn.optim import Adam
@@ -77,13 +77,10 @@ def build_model(agent) -> tuple[DynamicsEnsemble, Adam]:
 
 
 def reward_functions(agent):
-    """(reward_fn, terminated_fn): the env's known ones, or (None, None) when the model learns the
-    reward (the env's termination function is still used where it is known)."""
+    """(reward_fn, terminated_fn): the env's known ones; with ``learn_reward`` no reward function
+    (the model predicts it) and the env's known termination function, which must exist."""
     if agent.cfg.learn_reward:
-        try:
-            return None, known_reward(agent.run.env_id, agent.name).terminated
-        except ConfigError:
-            return None, None
+        return None, known_termination(agent.run.env_id, agent.name)
     known = known_reward(agent.run.env_id, agent.name)
     return known.reward, known.terminated
 
