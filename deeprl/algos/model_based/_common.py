@@ -12,6 +12,7 @@ from deeprl.data.replay import available_memory
 from deeprl.envs.rewards import known_reward, known_termination
 from deeprl.models.ensemble import DynamicsEnsemble
 from deeprl.models.model_env import LearnedModelEnv
+from deeprl.models.training import fit_dynamics
 from deeprl.nn.optim import Adam
 from deeprl.planning.batched import BatchedPlanner
 
@@ -134,3 +135,47 @@ def prediction_errors(model: DynamicsEnsemble, rows: dict, elites, horizons=(1, 
             x = mean_step(x, a[st + j])
         out[f"model/{k}_step_mse"] = float((x - s2[st + k - 1]).pow(2).mean())
     return out
+
+
+def observe_real_steps(agent, rollout) -> dict | None:
+    """The replay-loop agents' (MBPO, MVE) model schedule, called from ``observe``: append the
+    rollout to D; once ``learning_starts`` env steps are in and then every ``model_train_freq``
+    steps, report the model's error on the real steps it has not been fit on, refit it on D
+    and return the metrics (None when no fit was due)."""
+    c, steps = agent.cfg, agent.train_state["env_steps"]
+    rows = TransitionData.rows_of(rollout)
+    agent.data.add(rows)
+    agent.fresh.append(rows)
+    if steps < c.learning_starts or (agent.fits and steps - agent.last_fit_step < c.model_train_freq):
+        return None
+    metrics = {}
+    if agent.fits:  # held-out: collected since the last fit
+        fresh = {k: torch.cat([r[k] for r in agent.fresh]) for k in agent.fresh[0]}
+        metrics.update(prediction_errors(agent.model, fresh, agent.elites))
+    agent.fresh = []
+    d = agent.data
+    fit = fit_dynamics(agent.model, agent.model_opt, d.obs, d.actions, d.next_obs,
+                       d.rewards if c.learn_reward else None, rng=agent.rng, batch_size=c.model_batch_size,
+                       max_epochs=c.model_max_epochs, val_fraction=c.model_val_fraction,
+                       patience=c.model_patience, bootstrap=c.bootstrap, num_elites=c.num_model_elites)
+    agent.elites = fit.elites
+    agent.model_env.set_elites(agent.elites)
+    agent.fits += 1
+    agent.last_fit_step = steps
+    metrics.update(fit.metrics())
+    return metrics
+
+
+def model_schedule_state(agent) -> dict:
+    fresh = {k: torch.cat([r[k] for r in agent.fresh]) for k in agent.fresh[0]} if agent.fresh else {}
+    return {"data": agent.data.state_dict(), "elites": np.asarray(agent.elites), "fits": agent.fits,
+            "last_fit_step": agent.last_fit_step, "fresh": fresh, "model_rng": agent.model_env.generator.get_state()}
+
+
+def load_model_schedule_state(agent, state: dict) -> None:
+    agent.data.load_state_dict(state["data"])
+    agent.elites = [int(e) for e in np.asarray(state["elites"])]
+    agent.model_env.set_elites(agent.elites)
+    agent.fits, agent.last_fit_step = int(state["fits"]), int(state["last_fit_step"])
+    agent.fresh = [state["fresh"]] if state["fresh"] else []
+    agent.model_env.generator.set_state(torch.as_tensor(state["model_rng"], dtype=torch.uint8))

@@ -32,15 +32,17 @@ from deeprl.algos.model_based._common import (
     TransitionData,
     build_model,
     check_spaces,
+    load_model_schedule_state,
     make_model_env,
-    prediction_errors,
+    model_schedule_state,
+    observe_real_steps,
 )
 from deeprl.algos.offpolicy.sac import SAC, SACConfig
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
+from deeprl.core.seeding import rng_state, set_rng_state
 from deeprl.core.types import ReplaySpec
 from deeprl.data.replay import ReplayBatch, available_memory
-from deeprl.models.training import fit_dynamics
 from deeprl.nn.acting import ActorPolicy, RandomPolicy
 
 __all__ = ["MBPO", "MBPOConfig", "ModelBuffer", "rollout_length_at"]
@@ -195,29 +197,12 @@ class MBPO(Agent):
 
     # -- the model ------------------------------------------------------------------------
     def observe(self, rollout) -> dict:
-        c, steps = self.cfg, self.train_state["env_steps"]
-        rows = TransitionData.rows_of(rollout)
-        self.data.add(rows)
-        self.fresh.append(rows)
-        if steps < c.learning_starts or (self.fits and steps - self.last_fit_step < c.model_train_freq):
+        metrics = observe_real_steps(self, rollout)  # D, and a refit when due
+        if metrics is None:
             return {}
-        metrics = {}
-        if self.fits:  # held-out error of the model on the real data it has not been fit on yet
-            fresh = {k: torch.cat([r[k] for r in self.fresh]) for k in self.fresh[0]}
-            metrics.update(prediction_errors(self.model, fresh, self.elites))
-        self.fresh = []
-        d = self.data
-        fit = fit_dynamics(self.model, self.model_opt, d.obs, d.actions, d.next_obs,
-                           d.rewards if c.learn_reward else None, rng=self.rng, batch_size=c.model_batch_size,
-                           max_epochs=c.model_max_epochs, val_fraction=c.model_val_fraction,
-                           patience=c.model_patience, bootstrap=c.bootstrap, num_elites=c.num_model_elites)
-        self.elites = fit.elites
-        self.model_env.set_elites(self.elites)
-        self.fits += 1
-        self.last_fit_step = steps
-        metrics.update(fit.metrics())
-        k = rollout_length_at(steps, c.rollout_length if c.rollout_min_length is None else c.rollout_min_length,
-                              c.rollout_length, c.rollout_schedule)
+        c = self.cfg
+        k = rollout_length_at(self.train_state["env_steps"], c.rollout_length if c.rollout_min_length is None
+                              else c.rollout_min_length, c.rollout_length, c.rollout_schedule)
         metrics.update(self._branched_rollouts(k))
         metrics["model/rollout_length"] = k
         return metrics
@@ -268,31 +253,11 @@ class MBPO(Agent):
         return ("actor",)
 
     def extra_state(self):
-        fresh = {k: torch.cat([r[k] for r in self.fresh]) for k in self.fresh[0]} if self.fresh else {}
-        return {"sac": self.sac.extra_state(), "sac_rng": _rng_state(self.sac.rng), "data": self.data.state_dict(),
-                "model_buffer": self.model_buffer.state_dict(), "elites": np.asarray(self.elites),
-                "fits": self.fits, "last_fit_step": self.last_fit_step, "fresh": fresh,
-                "model_rng": self.model_env.generator.get_state()}
+        return {"sac": self.sac.extra_state(), "sac_rng": rng_state(self.sac.rng),
+                "model_buffer": self.model_buffer.state_dict(), **model_schedule_state(self)}
 
     def load_extra_state(self, state):
         self.sac.load_extra_state(state["sac"])
-        _set_rng_state(self.sac.rng, state["sac_rng"])
-        self.data.load_state_dict(state["data"])
+        set_rng_state(self.sac.rng, state["sac_rng"])
         self.model_buffer.load_state_dict(state["model_buffer"])
-        self.elites = [int(e) for e in np.asarray(state["elites"])]
-        self.model_env.set_elites(self.elites)
-        self.fits, self.last_fit_step = int(state["fits"]), int(state["last_fit_step"])
-        self.fresh = [state["fresh"]] if state["fresh"] else []
-        self.model_env.generator.set_state(torch.as_tensor(state["model_rng"], dtype=torch.uint8))
-
-
-def _rng_state(rng):
-    from deeprl.core.seeding import rng_state
-
-    return rng_state(rng)
-
-
-def _set_rng_state(rng, state):
-    from deeprl.core.seeding import set_rng_state
-
-    set_rng_state(rng, state)
+        load_model_schedule_state(self, state)
