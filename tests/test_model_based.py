@@ -257,3 +257,74 @@ def test_mbpo_bad_configurations_fail_with_one_line():
         mbpo(num_model_elites=4)
     with pytest.raises(ConfigError, match="rollout_schedule"):
         mbpo(rollout_schedule=(10, 5))
+
+
+# ---------------------------------------------------------------------------------------------
+# MVE
+# ---------------------------------------------------------------------------------------------
+
+
+class _Drift:
+    """A toy ModelEnv: s' = s + a, r = -|s'|^2, terminated when s'_0 > 1."""
+
+    def step(self, s, a):
+        s2 = s + a
+        return s2, -(s2 ** 2).sum(-1), s2[:, 0] > 1.0
+
+
+def test_value_expansion_matches_a_brute_force_h_step_return():
+    from deeprl.algos.model_based.mve import value_expansion
+    from deeprl.data.replay import ReplayBatch
+
+    g = torch.Generator().manual_seed(0)
+    B, gamma, H = 6, 0.9, 4
+    obs, nxt = torch.rand(B, 2, generator=g), torch.rand(B, 2, generator=g) * 0.8
+    rewards = torch.rand(B, generator=g)
+    discounts = gamma * torch.tensor([1.0, 1.0, 0.0, 1.0, 1.0, 1.0])  # row 2 ended in the real env
+    batch = ReplayBatch(obs, torch.zeros(B, 1), rewards, discounts, nxt, None, np.arange(B))
+    policy = lambda x: torch.full_like(x, 0.15)  # noqa: E731
+    out = value_expansion(batch, _Drift(), policy, H, gamma)
+    for i in range(B):  # one row at a time, in plain Python
+        total, d, x = float(rewards[i]), float(discounts[i]), nxt[i].clone()
+        for _ in range(H):
+            x = x + 0.15
+            total += d * float(-(x ** 2).sum())
+            d *= gamma * (0.0 if float(x[0]) > 1.0 else 1.0)
+        assert float(out.rewards[i]) == pytest.approx(total, rel=1e-6)
+        assert float(out.discounts[i]) == pytest.approx(d, abs=1e-7)
+        torch.testing.assert_close(out.next_obs[i], x)
+    assert float(out.discounts[2]) == 0.0 and float(out.rewards[2]) == pytest.approx(float(rewards[2]))
+    assert torch.equal(out.obs, obs)  # the critic's and actor's inputs stay the real ones
+    assert value_expansion(batch, _Drift(), policy, 0, gamma).rewards.equal(rewards)
+
+
+def test_mve_trains_sac_on_expanded_targets_and_resumes(tmp_path):
+    kw = dict(MBPO_SMALL, horizon=2, gradient_steps=1, total_steps=500, checkpoint_every=400, eval_every=250,
+              eval_episodes=1)
+    for k in ("rollout_batch_size", "rollout_length"):
+        kw.pop(k)
+    ref = ALGORITHMS["mve"]("InvertedPendulum-v5", seed=0, preset="none", **kw)
+    seen = []
+    orig = ref.sac.update
+    ref.sac.update = lambda b, p: (seen.append(b), orig(b, p))[1]
+    train(ref, run_dir=tmp_path / "ref")
+    assert ref.fits == 3 and len(seen) == 200
+    assert all(float(b.discounts.max()) <= 0.99 ** 3 + 1e-6 for b in seen)  # gamma^(1 + H) at most
+    assert any(float(b.discounts.min()) == 0.0 for b in seen)  # some expansions end in a termination
+    agent = ALGORITHMS["mve"]("InvertedPendulum-v5", seed=0, preset="none", **kw)
+    obs_orig, calls = agent.observe, [0]
+
+    def observe(r):
+        calls[0] += 1
+        if calls[0] == 450:
+            raise KeyboardInterrupt
+        return obs_orig(r)
+
+    agent.observe = observe
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    resumed = ALGORITHMS["mve"].load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    train(resumed, run_dir=tmp_path / "run")
+    a, b = _rows(tmp_path / "ref"), _rows(tmp_path / "run")
+    assert len(a) == len(b)
+    assert all(x[k] == y[k] for x, y in zip(a, b) for k in x if k not in ("time/sps", "time/wall_s"))

@@ -3,10 +3,13 @@ class): the aggregated dataset D of real transitions, building the ensemble and 
 the MPC controller on the learned model, and prediction errors on held-out real data."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.data.replay import available_memory
 from deeprl.envs.rewards import known_reward, known_termination
@@ -179,3 +182,57 @@ def load_model_schedule_state(agent, state: dict) -> None:
     agent.fits, agent.last_fit_step = int(state["fits"]), int(state["last_fit_step"])
     agent.fresh = [state["fresh"]] if state["fresh"] else []
     agent.model_env.generator.set_state(torch.as_tensor(state["model_rng"], dtype=torch.uint8))
+
+
+@dataclass
+class SACWithModelConfig:
+    """The settings MBPO and MVE share: the SAC learner on real data, and the dynamics ensemble
+    refit on D every ``model_train_freq`` env steps."""
+
+    # real data and the SAC learner
+    buffer_size: int = param(1_000_000, "real replay buffer capacity (transitions)", low=2)
+    learning_starts: int = param(1000, "env steps of uniform random actions before the first fit", low=1)
+    batch_size: int = param(256, "SAC minibatch size", low=1)
+    gradient_steps: int = param(10, "SAC gradient steps per env step (the update-to-data ratio)", low=1)
+    learning_rate: float = param(3e-4, "SAC Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
+    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
+    tau: float = param(0.005, "Polyak rate of the target critics", low=0.0, high=1.0, low_open=True)
+    alpha: float = param(1.0, "entropy temperature (initial value when autotuned)", low=0.0, low_open=True)
+    autotune_alpha: bool = param(True, "tune alpha towards the target entropy")
+    target_entropy: float | None = param(None, "target entropy (None: -dim(A))")
+    num_critics: int = param(2, "SAC critics (2: clipped double Q)", low=1)
+    hidden_sizes: tuple[int, ...] = param((256, 256), "hidden layers of SAC's actor and critics", low=1)
+    # the model
+    ensemble_size: int = param(7, "members of the dynamics ensemble", low=1)
+    num_model_elites: int = param(5, "members the rollouts use, lowest validation error", low=1)
+    model_hidden_sizes: tuple[int, ...] = param((200, 200, 200, 200), "hidden layers of every member", low=1)
+    model_activation: str = param("silu", "hidden activation of the model",
+                                  choices=("tanh", "relu", "elu", "gelu", "silu"))
+    probabilistic: bool = param(True, "Gaussian members trained by NLL (else deterministic, MSE)")
+    learn_reward: bool = param(False, "learn the reward with the dynamics (else the env's known reward)")
+    model_learning_rate: float = param(1e-3, "Adam learning rate of the model", low=0.0, low_open=True)
+    model_weight_decay: float = param(5e-5, "L2 weight decay of the model", low=0.0)
+    model_batch_size: int = param(256, "minibatch size of model fitting", low=1)
+    model_max_epochs: int = param(20, "most epochs per fit", low=1)
+    model_val_fraction: float = param(0.1, "fraction of D held out for validation", low=0.0, high=0.9)
+    model_patience: int = param(5, "epochs without a 1% validation improvement before stopping", low=1)
+    bootstrap: bool = param(True, "each member trains on its own bootstrap resample of D")
+    model_train_freq: int = param(250, "env steps between model fits", low=1)
+    dataset_size: int = param(1_000_000, "real transitions the model is fit on (oldest dropped beyond)", low=1)
+
+    def __post_init__(self):
+        if self.num_model_elites > self.ensemble_size:
+            raise ConfigError(f"num_model_elites: must be <= ensemble_size = {self.ensemble_size}, "
+                              f"got {self.num_model_elites}")
+
+
+def make_sac(agent):
+    """The SAC learner of a :class:`SACWithModelConfig` agent (deeprl.algos.offpolicy.sac, unchanged)."""
+    from deeprl.algos.offpolicy.sac import SAC, SACConfig
+
+    c = agent.cfg
+    cfg = SACConfig(buffer_size=c.buffer_size, learning_starts=c.learning_starts, batch_size=c.batch_size,
+                    learning_rate=c.learning_rate, gamma=c.gamma, tau=c.tau, alpha=c.alpha,
+                    autotune_alpha=c.autotune_alpha, target_entropy=c.target_entropy, num_critics=c.num_critics,
+                    hidden_sizes=c.hidden_sizes)
+    return SAC.from_config(agent.run, cfg, agent.obs_space, agent.act_space)

@@ -29,15 +29,16 @@ from gymnasium import spaces
 
 from deeprl.agent import Agent
 from deeprl.algos.model_based._common import (
+    SACWithModelConfig,
     TransitionData,
     build_model,
     check_spaces,
     load_model_schedule_state,
     make_model_env,
+    make_sac,
     model_schedule_state,
     observe_real_steps,
 )
-from deeprl.algos.offpolicy.sac import SAC, SACConfig
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
 from deeprl.core.seeding import rng_state, set_rng_state
@@ -49,39 +50,9 @@ __all__ = ["MBPO", "MBPOConfig", "ModelBuffer", "rollout_length_at"]
 
 
 @dataclass
-class MBPOConfig:
-    # real data and the SAC learner
-    buffer_size: int = param(1_000_000, "real replay buffer capacity (transitions)", low=2)
-    learning_starts: int = param(1000, "env steps of uniform random actions before the first fit", low=1)
-    batch_size: int = param(256, "SAC minibatch size (real and model rows together)", low=1)
+class MBPOConfig(SACWithModelConfig):
     real_ratio: float = param(0.05, "fraction of each minibatch drawn from the real buffer", low=0.0, high=1.0)
-    gradient_steps: int = param(10, "SAC gradient steps per env step (MBPO's G)", low=1)
-    learning_rate: float = param(3e-4, "SAC Adam learning rate", low=0.0, low_open=True, aliases=("lr",))
-    gamma: float = param(0.99, "discount factor", low=0.0, high=1.0, aliases=("discount",))
-    tau: float = param(0.005, "Polyak rate of the target critics", low=0.0, high=1.0, low_open=True)
-    alpha: float = param(1.0, "entropy temperature (initial value when autotuned)", low=0.0, low_open=True)
-    autotune_alpha: bool = param(True, "tune alpha towards the target entropy")
-    target_entropy: float | None = param(None, "target entropy (None: -dim(A))")
-    num_critics: int = param(2, "SAC critics (2: clipped double Q)", low=1)
-    hidden_sizes: tuple[int, ...] = param((256, 256), "hidden layers of SAC's actor and critics", low=1)
-    # the model
-    ensemble_size: int = param(7, "members of the dynamics ensemble", low=1)
-    num_model_elites: int = param(5, "members the rollouts use, lowest validation error", low=1)
-    model_hidden_sizes: tuple[int, ...] = param((200, 200, 200, 200), "hidden layers of every member", low=1)
-    model_activation: str = param("silu", "hidden activation of the model",
-                                  choices=("tanh", "relu", "elu", "gelu", "silu"))
-    probabilistic: bool = param(True, "Gaussian members trained by NLL (else deterministic, MSE)")
-    learn_reward: bool = param(False, "learn the reward with the dynamics (else the env's known reward)")
-    model_learning_rate: float = param(1e-3, "Adam learning rate of the model", low=0.0, low_open=True)
-    model_weight_decay: float = param(5e-5, "L2 weight decay of the model", low=0.0)
-    model_batch_size: int = param(256, "minibatch size of model fitting", low=1)
-    model_max_epochs: int = param(20, "most epochs per fit", low=1)
-    model_val_fraction: float = param(0.1, "fraction of D held out for validation", low=0.0, high=0.9)
-    model_patience: int = param(5, "epochs without a 1% validation improvement before stopping", low=1)
-    bootstrap: bool = param(True, "each member trains on its own bootstrap resample of D")
-    model_train_freq: int = param(250, "env steps between model fits (and rounds of model rollouts)", low=1)
-    dataset_size: int = param(1_000_000, "real transitions the model is fit on (oldest dropped beyond)", low=1)
-    # branched rollouts
+    # branched rollouts (every model_train_freq env steps, after the refit)
     rollout_batch_size: int = param(10_000, "start states per round of model rollouts", low=1)
     rollout_length: int = param(1, "model rollout length k at the end of the schedule (0: no model data)", low=0)
     rollout_min_length: int | None = param(None, "k at the start of the schedule (None: rollout_length)", low=0)
@@ -90,9 +61,7 @@ class MBPOConfig:
     model_buffer_size: int = param(400_000, "imagined transitions kept (FIFO)", low=1)
 
     def __post_init__(self):
-        if self.num_model_elites > self.ensemble_size:
-            raise ConfigError(f"num_model_elites: must be <= ensemble_size = {self.ensemble_size}, "
-                              f"got {self.num_model_elites}")
+        super().__post_init__()
         if len(self.rollout_schedule) != 2 or self.rollout_schedule[1] <= self.rollout_schedule[0]:
             raise ConfigError(f"rollout_schedule: must be (start, end) env steps with end > start, "
                               f"got {self.rollout_schedule}")
@@ -164,11 +133,7 @@ class MBPO(Agent):
     def build(self):
         check_spaces(self)
         c = self.cfg
-        sac_cfg = SACConfig(buffer_size=c.buffer_size, learning_starts=c.learning_starts, batch_size=c.batch_size,
-                            learning_rate=c.learning_rate, gamma=c.gamma, tau=c.tau, alpha=c.alpha,
-                            autotune_alpha=c.autotune_alpha, target_entropy=c.target_entropy,
-                            num_critics=c.num_critics, hidden_sizes=c.hidden_sizes)
-        self.sac = SAC.from_config(self.run, sac_cfg, self.obs_space, self.act_space)  # the model-free learner
+        self.sac = make_sac(self)  # the model-free learner
         self.actor = self.sac.actor
         self.model, self.model_opt = build_model(self)
         self.data = TransitionData(self.obs_space.shape[0], self.act_space.shape[0], c.dataset_size)
