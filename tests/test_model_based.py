@@ -328,3 +328,23 @@ def test_mve_trains_sac_on_expanded_targets_and_resumes(tmp_path):
     a, b = _rows(tmp_path / "ref"), _rows(tmp_path / "run")
     assert len(a) == len(b)
     assert all(x[k] == y[k] for x, y in zip(a, b) for k in x if k not in ("time/sps", "time/wall_s"))
+
+
+@pytest.mark.parametrize("action", ["buffer", "random", "policy"])
+def test_dyna_imagines_one_step_from_visited_states_with_the_chosen_action(action):
+    agent = ALGORITHMS["dyna"]("InvertedPendulum-v5", seed=0, preset="none",
+                               **{**MBPO_SMALL, "rollout_length": 1, "rollout_action": action})
+    assert agent.cfg.real_ratio == 0.5
+    agent.learn(300)  # one fit and one round of one-step rollouts, at 300 env steps
+    mb, d = agent.model_buffer, agent.data
+    n = len(mb)
+    assert n == 200 and agent.fits == 1
+    # every imagined transition starts from a visited state
+    visited = {tuple(r) for r in d.obs.numpy().round(6)}
+    assert all(tuple(r) in visited for r in mb.obs[:n].numpy().round(6))
+    low, high = agent.act_space.low, agent.act_space.high
+    acts = mb.actions[:n].numpy()
+    assert acts.min() >= low.min() - 1e-6 and acts.max() <= high.max() + 1e-6
+    if action == "buffer":  # the actions taken at those states in the real data
+        pairs = {tuple(np.r_[o, a].round(6)) for o, a in zip(d.obs.numpy(), d.actions.numpy())}
+        assert all(tuple(np.r_[o, a].round(6)) in pairs for o, a in zip(mb.obs[:n].numpy(), acts))

@@ -46,7 +46,9 @@ from deeprl.core.types import ReplaySpec
 from deeprl.data.replay import ReplayBatch, available_memory
 from deeprl.nn.acting import ActorPolicy, RandomPolicy
 
-__all__ = ["MBPO", "MBPOConfig", "ModelBuffer", "rollout_length_at"]
+__all__ = ["MBPO", "MBPOConfig", "ModelBuffer", "ROLLOUT_ACTIONS", "rollout_length_at"]
+
+ROLLOUT_ACTIONS = ("policy", "buffer", "random")
 
 
 @dataclass
@@ -59,6 +61,9 @@ class MBPOConfig(SACWithModelConfig):
     rollout_schedule: tuple[int, ...] = param((0, 1), "env steps (start, end) over which k goes from "
                                                       "rollout_min_length to rollout_length", low=0)
     model_buffer_size: int = param(400_000, "imagined transitions kept (FIFO)", low=1)
+    rollout_action: str = param("policy", "first imagined action: the policy's, the one taken in the real "
+                                          "data, or uniform (later steps: the policy's)",
+                                choices=ROLLOUT_ACTIONS)
 
     def __post_init__(self):
         super().__post_init__()
@@ -178,10 +183,11 @@ class MBPO(Agent):
         c = self.cfg
         if k == 0:
             return {"model/buffer_size": len(self.model_buffer)}
-        s = self.data.obs[torch.as_tensor(self.rng.integers(0, len(self.data), c.rollout_batch_size))]
+        idx = torch.as_tensor(self.rng.integers(0, len(self.data), c.rollout_batch_size))
+        s = self.data.obs[idx]
         added, ended = 0, 0
-        for _ in range(k):
-            a = self.sac.actor(s).sample()
+        for step in range(k):
+            a = self._first_actions(idx, s) if step == 0 else self.sac.actor(s).sample()
             s2, r, term = self.model_env.step(s, a)
             done = term if term is not None else torch.zeros(s.shape[0], dtype=torch.bool)
             self.model_buffer.add(s, a, r, c.gamma * (~done).float(), s2)
@@ -192,6 +198,15 @@ class MBPO(Agent):
                 break
         return {"model/buffer_size": len(self.model_buffer), "model/rollout_transitions": added,
                 "model/rollout_terminations": ended}
+
+    def _first_actions(self, idx, s):
+        """``rollout_action``: the policy's (MBPO), the real data's (Dyna-Q's replay of (s, a)), or uniform."""
+        if self.cfg.rollout_action == "buffer":
+            return self.data.actions[idx]
+        if self.cfg.rollout_action == "random":
+            low, high = self.act_space.low, self.act_space.high
+            return torch.as_tensor(self.rng.uniform(low, high, (s.shape[0],) + low.shape), dtype=s.dtype)
+        return self.sac.actor(s).sample()
 
     # -- learning -------------------------------------------------------------------------
     def update(self, batch, progress) -> dict:
