@@ -41,6 +41,7 @@ FAMILIES: dict[str, dict[str, str]] = {
     "model_based": {  # learned dynamics models (deeprl/algos/model_based)
         "mbrl": "model_based.mbrl:MBRL", "pets": "model_based.pets:PETS", "mbpo": "model_based.mbpo:MBPO",
         "mve": "model_based.mve:MVE", "dyna": "model_based.dyna:Dyna",
+        "model_backprop": "model_based.model_backprop:ModelBackprop",
     },
 }
 
