@@ -366,7 +366,8 @@ def test_imagined_returns_match_a_brute_force_sum():
     out = imagined_returns(r, alive, v, gamma)
     for b in range(B):
         for t in range(H):
-            want = sum(gamma ** (k - t) * alive[k, b] * r[k, b] for k in range(t, H)) + gamma ** (H - t) * alive[H, b] * v[b]
+            want = sum(gamma ** (k - t) * alive[k, b] * r[k, b] for k in range(t, H))
+            want = want + gamma ** (H - t) * alive[H, b] * v[b]
             assert float(out[t, b]) == pytest.approx(float(want), rel=1e-5, abs=1e-6)
 
 
