@@ -446,3 +446,11 @@ def test_model_backprop_pathwise_learns_the_pendulum_in_3000_steps():
     agent.learn(3000)
     ev = evaluate(agent, 5, seed=123)
     assert ev["eval/return_mean"] > -500, ev  # random: about -1200; measured -230
+
+
+def test_model_buffer_keeps_the_rollouts_of_the_last_retained_env_steps():
+    from deeprl.algos.model_based.mbpo import model_buffer_capacity
+
+    agent = mbpo(rollout_length=2, model_train_freq=100, rollout_batch_size=200, model_retain_steps=250)
+    assert agent.model_buffer.capacity == model_buffer_capacity(agent.cfg) == 3 * 200 * 2
+    assert mbpo(model_buffer_size=1234).model_buffer.capacity == 1234

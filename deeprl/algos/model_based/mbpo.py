@@ -60,7 +60,10 @@ class MBPOConfig(SACWithModelConfig):
     rollout_min_length: int | None = param(None, "k at the start of the schedule (None: rollout_length)", low=0)
     rollout_schedule: tuple[int, ...] = param((0, 1), "env steps (start, end) over which k goes from "
                                                       "rollout_min_length to rollout_length", low=0)
-    model_buffer_size: int = param(400_000, "imagined transitions kept (FIFO)", low=1)
+    model_buffer_size: int | None = param(None, "imagined transitions kept, FIFO (None: the rollouts of the "
+                                                "last model_retain_steps env steps)", low=1)
+    model_retain_steps: int = param(1000, "env steps whose rollouts the model buffer keeps, when "
+                                          "model_buffer_size is None (MBPO keeps one epoch's)", low=1)
     rollout_action: str = param("policy", "first imagined action: the policy's, the one taken in the real "
                                           "data, or uniform (later steps: the policy's)",
                                 choices=ROLLOUT_ACTIONS)
@@ -77,6 +80,15 @@ def rollout_length_at(env_steps: int, k_min: int, k_max: int, schedule) -> int:
     start, end = schedule
     frac = min(max((env_steps - start) / (end - start), 0.0), 1.0)
     return int(round(k_min + frac * (k_max - k_min)))
+
+
+def model_buffer_capacity(c) -> int:
+    """``model_buffer_size``, or the rollouts of ``model_retain_steps`` env steps: rounds of
+    ``rollout_batch_size`` starts times the longest rollout length, one round per ``model_train_freq``."""
+    if c.model_buffer_size is not None:
+        return c.model_buffer_size
+    rounds = -(-c.model_retain_steps // c.model_train_freq)
+    return max(1, rounds * c.rollout_batch_size * max(c.rollout_length, c.rollout_min_length or 0, 1))
 
 
 class ModelBuffer:
@@ -142,7 +154,7 @@ class MBPO(Agent):
         self.actor = self.sac.actor
         self.model, self.model_opt = build_model(self)
         self.data = TransitionData(self.obs_space.shape[0], self.act_space.shape[0], c.dataset_size)
-        self.model_buffer = ModelBuffer(self.obs_space.shape[0], self.act_space.shape[0], c.model_buffer_size)
+        self.model_buffer = ModelBuffer(self.obs_space.shape[0], self.act_space.shape[0], model_buffer_capacity(c))
         self.elites = list(range(c.num_model_elites))
         # MBPO's propagation is TS-1: a random elite for every row at every step
         self.model_env = make_model_env(self, self.model, self.elites, "ts1")  # ConfigError: no known reward
