@@ -455,3 +455,30 @@ def test_model_buffer_keeps_the_rollouts_of_the_last_retained_env_steps():
     agent = mbpo(rollout_length=2, model_train_freq=100, rollout_batch_size=200, model_retain_steps=250)
     assert agent.model_buffer.capacity == model_buffer_capacity(agent.cfg) == 3 * 200 * 2
     assert mbpo(model_buffer_size=1234).model_buffer.capacity == 1234
+
+
+def test_model_backprop_resumes_exactly(tmp_path):
+    kw = dict(initial_steps=200, steps_per_iteration=100, horizon=3, policy_updates=3, batch_size=32,
+              hidden_sizes=(16,), ensemble_size=2, num_model_elites=2, model_hidden_sizes=(16,), model_max_epochs=2,
+              total_steps=500, checkpoint_every=300, eval_every=300, eval_episodes=1, torch_threads=1)
+    make = lambda: ALGORITHMS["model_backprop"]("Pendulum-v1", seed=0, preset="none", **kw)  # noqa: E731
+    ref = make()
+    train(ref, run_dir=tmp_path / "ref")
+    agent = make()
+    orig, calls = agent.update, [0]
+
+    def update(*a, **k):
+        calls[0] += 1
+        if calls[0] == 4:  # the iteration after the checkpoint at 300
+            raise KeyboardInterrupt
+        return orig(*a, **k)
+
+    agent.update = update
+    with pytest.raises(KeyboardInterrupt):
+        train(agent, run_dir=tmp_path / "run")
+    resumed = ALGORITHMS["model_backprop"].load(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert resumed.train_state["env_steps"] == 300
+    train(resumed, run_dir=tmp_path / "run")
+    a, b = _rows(tmp_path / "ref"), _rows(tmp_path / "run")
+    assert len(a) == len(b)
+    assert all(x[k] == y[k] for x, y in zip(a, b) for k in x if k not in ("time/sps", "time/wall_s"))
