@@ -93,9 +93,14 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
                  next_states: torch.Tensor, rewards: torch.Tensor | None = None, *, rng: np.random.Generator,
                  batch_size: int = 256, max_epochs: int = 50, val_fraction: float = 0.2, patience: int = 5,
                  improvement: float = 0.01, bootstrap: bool = True, num_elites: int | None = None,
-                 max_gradient_steps: int | None = None) -> FitResult:
+                 max_gradient_steps: int | None = None, keep_prefit: bool = False,
+                 max_grad_norm: float | None = None) -> FitResult:
     """Fit ``model`` to the transitions (rows of the tensors; ``rewards`` when the model learns
-    them); see the module docstring. Raises NonFiniteError naming the epoch on a NaN loss."""
+    them); see the module docstring. Raises NonFiniteError naming the epoch on a NaN loss.
+
+    ``keep_prefit``: the weights the model came in with (scored on the new validation split,
+    under the new normaliser) are each member's first candidate, so a refit never hands back a
+    member worse than before it. ``max_grad_norm``: clip each step's gradient norm."""
     if model.learn_reward and rewards is None:
         raise ConfigError("fit_dynamics: the model learns rewards; pass rewards")
     E, n = model.members, states.shape[0]
@@ -118,6 +123,12 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
     best = np.full(E, np.inf)
     best_weights = [p.detach().clone() for p in params]
     best_nll = np.full(E, np.nan)
+    if keep_prefit and x_val is not None:
+        with torch.no_grad():
+            nll_e, mse_e, _, _ = _losses(model, x_val, y_val)
+        best = np.where(np.isfinite(mse_e.numpy()), mse_e.numpy(), np.inf)
+        if model.probabilistic:
+            best_nll = nll_e.numpy()
     since, epochs, steps = 0, 0, 0
     train_loss = train_mse = np.zeros(E)
     while epochs < max_epochs and (max_gradient_steps is None or steps < max_gradient_steps):
@@ -132,6 +143,8 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
                                      f"(members {np.flatnonzero(~np.isfinite(loss_e.detach().numpy())).tolist()})")
             optimizer.zero_grad()
             loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
             loss_sum += loss_e.detach()
             mse_sum += mse_e.detach()

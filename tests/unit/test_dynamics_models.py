@@ -266,3 +266,40 @@ def test_learned_model_env_names_the_member_of_a_non_finite_prediction():
         LearnedModelEnv(model, _reward, propagation="ts2")
     with pytest.raises(ConfigError, match="reward function"):
         LearnedModelEnv(model, None)
+
+
+def test_keep_prefit_never_hands_back_a_worse_member_and_clipping_bounds_the_steps():
+    s, a, s2, _ = _linear_data(600)
+    model = _model(False, members=2)
+    fit_dynamics(model, torch.optim.Adam(model.parameters(), lr=3e-3), s, a, s2, rng=np.random.default_rng(0),
+                 max_epochs=30)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    class Sabotage:  # an "optimiser" that throws the weights about: every epoch is worse than the start
+        def __init__(self, params):
+            self.params = list(params)
+
+        def zero_grad(self):
+            pass
+
+        def step(self):
+            with torch.no_grad():
+                for p in self.params:
+                    p.add_(torch.randn_like(p))
+
+    fit = fit_dynamics(model, Sabotage(model.parameters()), s, a, s2, rng=np.random.default_rng(1), max_epochs=5,
+                       patience=2, keep_prefit=True)
+    _, val = split_validation(len(s), 0.2, np.random.default_rng(1))
+    with torch.no_grad():
+        mean, _ = model(model.normalize_inputs(s[val], a[val]))
+        now = ensemble_mse(mean, model.normalize_targets(s2[val] - s[val]))
+    np.testing.assert_allclose(now.numpy(), fit.val_mse, rtol=1e-4)
+    assert fit.epochs == 2  # patience ran out: nothing beat the weights the model came in with
+    for k, v in model.state_dict().items():
+        if k.startswith(("body", "mean_head")):
+            torch.testing.assert_close(v, before[k])
+    # clipping: a step of lr 1 with the gradient's norm clipped to 1e-6 moves no weight by more than 1e-6
+    fit_dynamics(model, torch.optim.SGD(model.parameters(), lr=1.0), s, a, s2, rng=np.random.default_rng(2),
+                 max_epochs=1, max_gradient_steps=1, val_fraction=0.0, max_grad_norm=1e-6)
+    moved = max(float((v - before[k]).abs().max()) for k, v in model.state_dict().items()
+                if k.startswith(("body", "mean_head")))
+    assert moved <= 1e-6 + 1e-9
