@@ -15,6 +15,11 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
 - ``deeprl/Obstacles-v0`` (HW4's point robot): reward ``-||p' - goal||`` on ``next_obs = (p', goal)``;
   terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
+- ``Reacher-v5``: ``-||fingertip - target||`` after the step (``next_obs[8:10]``) ``- ||a||^2``; never
+  terminates. (The course's reacher is a 7-DoF arm reaching a 3-D goal; this is the 2-link one.)
+- ``Pusher-v5`` (a 7-DoF arm pushing an object to a goal): ``-0.5 ||object - fingertip|| -
+  ||object - goal|| - 0.1 ||a||^2``, all after the step (``next_obs[14:17]``, ``[17:20]``,
+  ``[20:23]``); never terminates.
 
 Terminations only (their rewards pay the change of the x position over the step, which the
 observation leaves out, so a model-based agent learns them: ``learn_reward=true``):
@@ -64,6 +69,15 @@ def _obstacles_terminated(obs, action, next_obs):
     return (_obstacles_distance(next_obs) < 0.1) | (next_obs[:, :2].abs() > 0.99).any(-1)
 
 
+def _reacher_reward(obs, action, next_obs):
+    return -next_obs[:, 8:10].norm(dim=-1) - action.pow(2).sum(-1)
+
+
+def _pusher_reward(obs, action, next_obs):
+    tips, obj, goal = next_obs[:, 14:17], next_obs[:, 17:20], next_obs[:, 20:23]
+    return -0.5 * (obj - tips).norm(dim=-1) - (obj - goal).norm(dim=-1) - 0.1 * action.pow(2).sum(-1)
+
+
 def _hopper_terminated(obs, action, next_obs):
     healthy = (next_obs[:, 1:].abs() < 100).all(-1) & (next_obs[:, 0] > 0.7) & (next_obs[:, 1].abs() < 0.2)
     return ~healthy
@@ -86,6 +100,8 @@ _KNOWN = {
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
+    "Reacher-v5": KnownReward("Reacher-v5", _reacher_reward, None),
+    "Pusher-v5": KnownReward("Pusher-v5", _pusher_reward, None),
     "HalfCheetah-v5": KnownReward("HalfCheetah-v5", None, None),
     "Hopper-v5": KnownReward("Hopper-v5", None, _hopper_terminated),
     "Walker2d-v5": KnownReward("Walker2d-v5", None, _walker_terminated),
