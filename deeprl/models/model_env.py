@@ -52,27 +52,25 @@ class LearnedModelEnv:
         if len(self.elites) == 0:
             raise ConfigError("LearnedModelEnv: at least one elite member is needed")
 
-    def _deal(self, batch: int) -> torch.Tensor:
-        """A row order whose consecutive blocks of ``ceil(batch / n)`` go to the ``n`` elites in
-        turn; entries ``>= batch`` pad the last blocks (they compute a copy of some row, unused)."""
+    def _deal(self, batch: int):
+        """This step's assignment of rows to elites: ``order`` (consecutive blocks of ``per`` rows go
+        to the elites in turn; entries ``>= batch`` pad the last blocks and are not used), ``keep``
+        (``order < batch``) and ``members (batch,)``, the member answering each row."""
         n = len(self.elites)
         per = -(-batch // n)
         seq = torch.arange(per * n)  # tsinf: block k holds rows k, k + n, k + 2n, ...: row r -> elite r % n
         if self.propagation == "ts1":  # the same deal over a fresh random order of the rows
             seq[:batch] = torch.randperm(batch, generator=self.generator)
-        return seq.view(per, n).t().reshape(-1)
+        order = seq.view(per, n).t().reshape(-1)
+        keep = order < batch
+        members = torch.empty(batch, dtype=torch.long)
+        members[order[keep]] = self.elites.repeat_interleave(per)[keep]
+        return order, keep, per, members
 
     def members_for(self, batch: int) -> torch.Tensor | None:
         """The member answering each of ``batch`` rows (None: the mean model). For ``ts1`` this
-        draws the step's assignment; :meth:`step` uses its own draw."""
-        if self.propagation == "mean":
-            return None
-        order = self._deal(batch)
-        keep = order < batch
-        per = order.shape[0] // len(self.elites)
-        members = torch.empty(batch, dtype=torch.long)
-        members[order[keep]] = self.elites.repeat_interleave(per)[keep]
-        return members
+        draws an assignment, as :meth:`step` does with its own draw."""
+        return None if self.propagation == "mean" else self._deal(batch)[3]
 
     @torch.no_grad()
     def step(self, states, actions):
@@ -85,16 +83,13 @@ class LearnedModelEnv:
             mean, _ = model(x, self.elites)
             y = mean.mean(0)
         else:
-            order = self._deal(B)
-            per, keep = order.shape[0] // n, order < B
+            order, keep, per, members = self._deal(B)
             mean, logvar = model(x[order % B].view(n, per, -1), self.elites)  # (n, per, out)
             if logvar is not None:
                 mean = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=self.generator,
                                                                   dtype=mean.dtype)
             y = torch.empty(B, mean.shape[-1], dtype=mean.dtype)
             y[order[keep]] = mean.reshape(n * per, -1)[keep]
-            members = torch.empty(B, dtype=torch.long)
-            members[order[keep]] = self.elites.repeat_interleave(per)[keep]
         y = model.denormalize_targets(y)
         next_s = s + y[:, :model.obs_dim]
         r = y[:, model.obs_dim] if model.learn_reward else None

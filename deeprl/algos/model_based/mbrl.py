@@ -18,6 +18,7 @@ saved with checkpoints together with the model, its optimiser and the plans.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +102,7 @@ class MBRL(Agent):
         c = self.cfg
         n_elites = c.num_model_elites or c.ensemble_size
         if c.particles is None:
-            self.cfg = c = _with(c, particles=n_elites)
+            self.cfg = c = dataclasses.replace(c, particles=n_elites)
         self.model, self.model_opt = build_model(self)
         self.data = TransitionData(self.obs_space.shape[0], self.act_space.shape[0], c.dataset_size)
         self.elites = list(range(n_elites))
@@ -178,8 +179,3 @@ class MBRL(Agent):
         self.controller.planner.generator.set_state(torch.as_tensor(state["planner_rng"], dtype=torch.uint8))
         self.model_env.generator.set_state(torch.as_tensor(state["model_rng"], dtype=torch.uint8))
 
-
-def _with(cfg, **changes):
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
