@@ -57,6 +57,8 @@ def _evaluate_vector(agent, env_id, episodes, seed, deterministic):
 def _evaluate_with_video(agent, env_id, episodes, seed, video_dir, deterministic):
     for var in ("SDL_VIDEODRIVER", "SDL_AUDIODRIVER"):  # off-screen rendering, no sound device needed
         os.environ.setdefault(var, "dummy")
+    if not os.environ.get("DISPLAY"):  # MuJoCo without a display: EGL (read when the renderer is made)
+        os.environ.setdefault("MUJOCO_GL", "egl")
     env = make_env(env_id, dict_obs=agent.run.dict_obs, render_mode="rgb_array", obs_history=agent.run.obs_history)
     env = gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
     returns, lengths = [], []

@@ -1,3 +1,5 @@
+import gymnasium as _gym
+
 from deeprl.envs import bandits, gridworld, linear_quadratic, maze, obstacle, point_obstacles
 from deeprl.envs.make import check_env_id, make_env, make_vec_env, obs_space_of
 
@@ -7,5 +9,10 @@ linear_quadratic.register_envs()  # deeprl/LinearQuadratic-v0
 maze.register_envs()  # deeprl/DeterministicMaze-v0
 obstacle.register_envs()  # deeprl/ObstacleCourse-v0
 point_obstacles.register_envs()  # deeprl/Obstacles-v0 (CS285 HW4)
+# envs whose modules import MuJoCo register by name, so that importing deeprl does not load it
+_LAZY = {"deeprl/Cheetah-v0": ("deeprl.envs.cheetah:CheetahEnv", 500)}  # CS285 HW4's cheetah
+for _id, (_entry, _steps) in _LAZY.items():
+    if _id not in _gym.registry:
+        _gym.register(_id, entry_point=_entry, max_episode_steps=_steps)
 
 __all__ = ["check_env_id", "make_env", "make_vec_env", "obs_space_of"]

@@ -15,6 +15,8 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
 - ``deeprl/Obstacles-v0`` (HW4's point robot): reward ``-||p' - goal||`` on ``next_obs = (p', goal)``;
   terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
+- ``deeprl/Cheetah-v0`` (HW4's cheetah): ``next_obs[9] - 10 ([next_obs[6] > 0.2] + [next_obs[7] > 0]
+  + [next_obs[8] > 0])``, the forward velocity less the front-leg penalties; never terminates.
 - ``Reacher-v5``: ``-||fingertip - target||`` after the step (``next_obs[8:10]``) ``- ||a||^2``; never
   terminates. (The course's reacher is a 7-DoF arm reaching a 3-D goal; this is the 2-link one.)
 - ``Pusher-v5`` (a 7-DoF arm pushing an object to a goal): ``-0.5 ||object - fingertip|| -
@@ -69,6 +71,11 @@ def _obstacles_terminated(obs, action, next_obs):
     return (_obstacles_distance(next_obs) < 0.1) | (next_obs[:, :2].abs() > 0.99).any(-1)
 
 
+def _cheetah_reward(obs, action, next_obs):
+    bent = (next_obs[:, 6] > 0.2).to(next_obs.dtype) + (next_obs[:, 7] > 0) + (next_obs[:, 8] > 0)
+    return next_obs[:, 9] - 10.0 * bent
+
+
 def _reacher_reward(obs, action, next_obs):
     return -next_obs[:, 8:10].norm(dim=-1) - action.pow(2).sum(-1)
 
@@ -100,6 +107,7 @@ _KNOWN = {
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
+    "deeprl/Cheetah-v0": KnownReward("deeprl/Cheetah-v0", _cheetah_reward, None),
     "Reacher-v5": KnownReward("Reacher-v5", _reacher_reward, None),
     "Pusher-v5": KnownReward("Pusher-v5", _pusher_reward, None),
     "HalfCheetah-v5": KnownReward("HalfCheetah-v5", None, None),
