@@ -17,6 +17,9 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
 - ``deeprl/Cheetah-v0`` (HW4's cheetah): ``next_obs[9] - 10 ([next_obs[6] > 0.2] + [next_obs[7] > 0]
   + [next_obs[8] > 0])``, the forward velocity less the front-leg penalties; never terminates.
+- ``deeprl/ContinuousCartPole-v0`` (mbrl-lib's ``cartpole_continuous``): reward ``1`` on every
+  step, the terminating one included; terminated when ``|next_obs[0]| > 2.4`` or
+  ``|next_obs[2]| > 12`` degrees.
 - ``Reacher-v5``: ``-||fingertip - target||`` after the step (``next_obs[8:10]``) ``- ||a||^2``; never
   terminates. (The course's reacher is a 7-DoF arm reaching a 3-D goal; this is the 2-link one.)
 - ``Pusher-v5`` (a 7-DoF arm pushing an object to a goal): ``-0.5 ||object - fingertip|| -
@@ -35,6 +38,7 @@ observation leaves out, so a model-based agent learns them: ``learn_reward=true`
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -76,6 +80,14 @@ def _cheetah_reward(obs, action, next_obs):
     return next_obs[:, 9] - 10.0 * bent
 
 
+def _cartpole_terminated(obs, action, next_obs):
+    return (next_obs[:, 0].abs() > 2.4) | (next_obs[:, 2].abs() > 12 * 2 * math.pi / 360)
+
+
+def _cartpole_reward(obs, action, next_obs):
+    return torch.ones_like(next_obs[:, 0])
+
+
 def _reacher_reward(obs, action, next_obs):
     return -next_obs[:, 8:10].norm(dim=-1) - action.pow(2).sum(-1)
 
@@ -108,6 +120,8 @@ _KNOWN = {
                                        _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
     "deeprl/Cheetah-v0": KnownReward("deeprl/Cheetah-v0", _cheetah_reward, None),
+    "deeprl/ContinuousCartPole-v0": KnownReward("deeprl/ContinuousCartPole-v0", _cartpole_reward,
+                                                _cartpole_terminated),
     "Reacher-v5": KnownReward("Reacher-v5", _reacher_reward, None),
     "Pusher-v5": KnownReward("Pusher-v5", _pusher_reward, None),
     "HalfCheetah-v5": KnownReward("HalfCheetah-v5", None, None),
