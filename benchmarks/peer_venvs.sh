@@ -12,6 +12,8 @@ case "${1:-}" in
     PY=${PYTHON310:-python3.10}
     [ -x .venv-mbrl/bin/python ] || "$PY" -m venv .venv-mbrl
     .venv-mbrl/bin/pip install --quiet "torch==2.13.0" "mbrl==0.2.0"
+    # InvertedPendulum-v4 needs MuJoCo's bindings; gymnasium 0.26's checker uses np.bool8 (numpy < 2)
+    .venv-mbrl/bin/pip install --quiet "mujoco==2.3.7" "numpy<2"
     .venv-mbrl/bin/python -c "import mbrl, gymnasium; print('mbrl', mbrl.__version__, 'gymnasium', gymnasium.__version__)"
     ;;
   *)

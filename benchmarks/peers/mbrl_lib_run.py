@@ -91,9 +91,11 @@ def main():
     wall = time.perf_counter() - t0
     with open(os.path.join(work, "results.csv"), newline="") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    # pets finishes the episode it is in when num_steps is reached: count the steps it took
+    steps = max([initial + a.steps] + [int(r["env_step"]) + initial for r in rows])
     res = {"library": "mbrl-lib", "version": mbrl.__version__, "algo": a.algo, "env": cfg.overrides.env,
-           "seed": a.seed, "env_steps": initial + a.steps, "wall_s": wall,
-           "wall_per_env_step_s": wall / (initial + a.steps), "best": float(best),
+           "seed": a.seed, "env_steps": steps, "wall_s": wall,
+           "wall_per_env_step_s": wall / steps, "best": float(best),
            "episodes": [(int(r["env_step"]) + initial, r["episode_reward"]) for r in rows],
            "plan_s_per_action": timing["seconds"] / max(1, timing["actions"]), "threads": a.threads,
            "config": omegaconf.OmegaConf.to_container(cfg, resolve=False)}
