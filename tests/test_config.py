@@ -324,3 +324,12 @@ def test_describe_lists_every_field():
     rows = config.describe(PPOConfig)
     assert [r[0] for r in rows] == [f.name for f in dataclasses.fields(PPOConfig)]
     assert dict((r[0], r[1]) for r in rows)["hidden_sizes"] == "list of int"
+
+
+def test_every_shipped_preset_resolves_to_a_valid_config():
+    checked = 0
+    for algo, cls in ALGORITHMS.items():
+        for name in config.preset_names(algo):
+            resolve(algo, cls.Config, "CartPole-v1", preset=name)  # ConfigError on an unknown key or bad value
+            checked += 1
+    assert checked >= 20 and "deeprl_ContinuousCartPole-v0" in config.preset_names("pets")
