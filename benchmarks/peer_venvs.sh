@@ -10,6 +10,10 @@ cd "$(dirname "$0")"
 case "${1:-}" in
   mbrl)
     PY=${PYTHON310:-python3.10}
+    # a pyenv shim answers `python3.10` only when 3.10 is selected; fall back to pyenv's install
+    if ! "$PY" -c "" 2>/dev/null && command -v pyenv >/dev/null; then
+      PY="$(pyenv root)/versions/$(pyenv versions --bare | grep -m1 '^3\.10')/bin/python3.10"
+    fi
     [ -x .venv-mbrl/bin/python ] || "$PY" -m venv .venv-mbrl
     .venv-mbrl/bin/pip install --quiet "torch==2.13.0" "mbrl==0.2.0"
     # InvertedPendulum-v4 needs MuJoCo's bindings; gymnasium 0.26's checker uses np.bool8 (numpy < 2)

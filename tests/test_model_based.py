@@ -130,6 +130,8 @@ def test_mbrl_bad_configurations_fail_with_one_line():
         mbrl(num_model_elites=4)
     with pytest.raises(ConfigError, match="propagation"):
         mbrl(propagation="ts2")
+    with pytest.raises(ConfigError, match="plan_precision.*float32, bfloat16"):
+        mbrl(plan_precision="float16")
 
 
 def test_pets_defaults_and_cli_run(tmp_path):
@@ -140,13 +142,16 @@ def test_pets_defaults_and_cli_run(tmp_path):
     run_dir = tmp_path / "pets"
     rc = cli.main(["train", "pets", "--env", "Pendulum-v1", "--steps", "600", "--run-dir", str(run_dir),
                    "--no-progress", "initial_steps=400", "num_samples=20", "num_elites=4", "num_iterations=2",
-                   "horizon=5", "model_max_epochs=3", "eval_every=0", "eval_episodes=1", "torch_threads=1"])
+                   "horizon=5", "model_max_epochs=3", "eval_every=0", "eval_episodes=1", "torch_threads=1",
+                   "plan_precision=bfloat16"])
     assert rc == 0
     rows = _rows(run_dir)
     for r in rows[:2]:  # a fit per iteration, with the probabilistic members' validation NLL, per member
         assert math.isfinite(float(r["model/val_nll"])) and math.isfinite(float(r["model/val_nll/m2"]))  # (preset: 3)
     assert (run_dir / "checkpoints" / "latest.pt").exists() and (run_dir / "learning_curve.png").exists()
     assert cli.main(["eval", str(run_dir), "--episodes", "1"]) == 0
+    agent = ALGORITHMS["pets"].load(run_dir / "checkpoints" / "latest.pt")  # the precision travels with the run
+    assert agent.cfg.plan_precision == "bfloat16" and agent.model_env.precision == "bfloat16"
 
 
 # ---------------------------------------------------------------------------------------------

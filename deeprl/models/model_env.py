@@ -21,6 +21,11 @@ Rewards and terminations come from the env's known functions (deeprl.envs.reward
 the model's reward head when it learns rewards (then ``terminated`` is None unless a function is
 given). A non-finite prediction raises NonFiniteError naming the imagined step, the member and
 the quantity.
+
+``precision``: ``float32``, or ``bfloat16`` to run the members' matmuls under CPU autocast
+(about 4x faster on 4 x 200 members on this machine's CPU); the normalisation, the sampled
+noise, the state integration ``s + delta`` and the rewards stay float32, so only the network's
+outputs carry bfloat16's 8-bit mantissa (relative error about 0.4% of the normalised delta).
 """
 from __future__ import annotations
 
@@ -29,20 +34,23 @@ import torch
 from deeprl.core.errors import ConfigError, NonFiniteError
 from deeprl.models.ensemble import DynamicsEnsemble
 
-__all__ = ["PROPAGATIONS", "LearnedModelEnv"]
+__all__ = ["PRECISIONS", "PROPAGATIONS", "LearnedModelEnv"]
 
 PROPAGATIONS = ("ts1", "tsinf", "mean")
+PRECISIONS = ("float32", "bfloat16")
 
 
 class LearnedModelEnv:
     def __init__(self, model: DynamicsEnsemble, reward_fn=None, terminated_fn=None, propagation: str = "tsinf",
-                 elites=None, generator: torch.Generator | None = None):
+                 elites=None, generator: torch.Generator | None = None, precision: str = "float32"):
         if propagation not in PROPAGATIONS:
             raise ConfigError(f"propagation: {propagation!r} is not one of {', '.join(PROPAGATIONS)}")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
         if reward_fn is None and not model.learn_reward:
             raise ConfigError("LearnedModelEnv: the model does not learn rewards; pass the env's reward function")
         self.model, self.reward_fn, self.terminated_fn = model, reward_fn, terminated_fn
-        self.propagation, self.generator = propagation, generator
+        self.propagation, self.generator, self.precision = propagation, generator, precision
         self.state_dim, self.action_dim = model.obs_dim, model.act_dim
         self.set_elites(range(model.members) if elites is None else elites)
         self.steps = 0  # imagined steps taken (counts across rollouts; names the step in errors)
@@ -72,6 +80,14 @@ class LearnedModelEnv:
         draws an assignment, as :meth:`step` does with its own draw."""
         return None if self.propagation == "mean" else self._deal(batch)[3]
 
+    def _forward(self, x, members):
+        """The selected members' (mean, logvar), float32 whatever ``precision`` the matmuls ran in."""
+        if self.precision == "float32":
+            return self.model(x, members)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mean, logvar = self.model(x, members)
+        return mean.float(), (None if logvar is None else logvar.float())
+
     @torch.no_grad()
     def step(self, states, actions):
         dtype, model = states.dtype, self.model
@@ -80,11 +96,11 @@ class LearnedModelEnv:
         x = model.normalize_inputs(s, a)
         members = None
         if self.propagation == "mean":
-            mean, _ = model(x, self.elites)
+            mean, _ = self._forward(x, self.elites)
             y = mean.mean(0)
         else:
             order, keep, per, members = self._deal(B)
-            mean, logvar = model(x[order % B].view(n, per, -1), self.elites)  # (n, per, out)
+            mean, logvar = self._forward(x[order % B].view(n, per, -1), self.elites)  # (n, per, out)
             if logvar is not None:
                 mean = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=self.generator,
                                                                   dtype=mean.dtype)

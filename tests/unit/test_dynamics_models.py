@@ -303,3 +303,22 @@ def test_keep_prefit_never_hands_back_a_worse_member_and_clipping_bounds_the_ste
     moved = max(float((v - before[k]).abs().max()) for k, v in model.state_dict().items()
                 if k.startswith(("body", "mean_head")))
     assert moved <= 1e-6 + 1e-9
+
+
+@pytest.mark.parametrize("propagation", ["tsinf", "ts1", "mean"])
+def test_bfloat16_planning_precision_stays_close_to_float32(propagation):
+    """``precision="bfloat16"`` runs only the matmuls in bfloat16: same member draws and noise,
+    float32 outputs, next states within bfloat16's rounding of the predicted change."""
+    model = _model(True, members=4, hidden=(64, 64))
+    s, a = torch.randn(64, 3), torch.randn(64, 2)
+    model.set_normalizer(torch.cat([s, a], -1), torch.randn(64, 3) * 0.1)
+    envs = [LearnedModelEnv(model, _reward, propagation=propagation, generator=torch.Generator().manual_seed(3),
+                            precision=p) for p in ("float32", "bfloat16")]
+    (n32, r32, _), (n16, r16, _) = (e.step(s, a) for e in envs)
+    assert n16.dtype == r16.dtype == torch.float32
+    delta = (n32 - s).abs().max()
+    err = (n16 - n32).abs().max()
+    assert 0 < err < 0.05 * delta, (float(err), float(delta))  # rounded, but only at the 1% level
+    torch.testing.assert_close(r16, _reward(s, a, n16))
+    with pytest.raises(ConfigError, match="precision: 'float16' is not one of float32, bfloat16"):
+        LearnedModelEnv(model, _reward, precision="float16")

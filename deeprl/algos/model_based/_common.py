@@ -103,10 +103,12 @@ def make_controller(agent, model_env):
                                 particles=c.particles, dtype=torch.float32)
 
 
-def make_model_env(agent, model, elites=None, propagation: str | None = None) -> LearnedModelEnv:
+def make_model_env(agent, model, elites=None, propagation: str | None = None,
+                   precision: str = "float32") -> LearnedModelEnv:
     reward_fn, terminated_fn = reward_functions(agent)
     generator = torch.Generator().manual_seed(int(agent.rng.integers(2**63)))
-    return LearnedModelEnv(model, reward_fn, terminated_fn, propagation or agent.cfg.propagation, elites, generator)
+    return LearnedModelEnv(model, reward_fn, terminated_fn, propagation or agent.cfg.propagation, elites, generator,
+                           precision)
 
 
 @torch.no_grad()

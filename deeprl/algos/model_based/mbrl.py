@@ -37,7 +37,7 @@ from deeprl.algos.model_based._common import (
 from deeprl.algos.planning._common import ActionClock, PlannerPolicy
 from deeprl.core.config import param
 from deeprl.core.errors import ConfigError
-from deeprl.models.model_env import PROPAGATIONS
+from deeprl.models.model_env import PRECISIONS, PROPAGATIONS
 from deeprl.models.training import fit_dynamics
 from deeprl.nn.acting import RandomPolicy
 from deeprl.planning.batched import BATCHED_METHODS
@@ -82,6 +82,8 @@ class MBRLConfig:
     propagation: str = param("tsinf", "which member predicts each particle (trajectory sampling)",
                              choices=PROPAGATIONS)
     particles: int | None = param(None, "model rollouts per action sequence (None: one per model elite)", low=1)
+    plan_precision: str = param("float32", "precision of the model's matmuls while planning (bfloat16: about 4x "
+                                "faster on CPU; fitting stays float32)", choices=PRECISIONS)
 
     def __post_init__(self):
         if self.num_elites > self.num_samples:
@@ -106,7 +108,8 @@ class MBRL(Agent):
         self.model, self.model_opt = build_model(self)
         self.data = TransitionData(self.obs_space.shape[0], self.act_space.shape[0], c.dataset_size)
         self.elites = list(range(n_elites))
-        self.model_env = make_model_env(self, self.model, self.elites)  # ConfigError: no known reward
+        # ConfigError: no known reward
+        self.model_env = make_model_env(self, self.model, self.elites, precision=c.plan_precision)
         self.controller = make_controller(self, self.model_env)
         self.clock = ActionClock()
         self.acting = PlannerPolicy(self.controller, None, self.clock)
