@@ -72,9 +72,12 @@ def _episodes(rows, after: int) -> list[tuple[int, float]]:
     return out
 
 
-def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: str, extra: list[str]) -> dict:
+def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: str, extra: list[str],
+               reuse: bool = False) -> dict:
     run_dir = os.path.join(root, f"{algo}_{tag}_seed{seed}")
-    shutil.rmtree(run_dir, ignore_errors=True)
+    done = reuse and os.path.exists(os.path.join(run_dir, "summary.json"))
+    if not done:
+        shutil.rmtree(run_dir, ignore_errors=True)
     if algo == "pets":
         env, total, args = "deeprl/ContinuousCartPole-v0", 200 + steps, ["--preset", "auto", "eval_every=0"]
     else:
@@ -82,13 +85,14 @@ def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: s
     cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps", str(total),
            "--run-dir", run_dir, "--no-progress", *args, "checkpoint_every=0", f"torch_threads={threads}", *extra]
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if out.returncode != 0:
+    out = None if done else subprocess.run(cmd, capture_output=True, text=True)
+    wall = None if done else time.perf_counter() - t
+    if out is not None and out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     s = json.load(open(os.path.join(run_dir, "summary.json")))
     rows = _rows(run_dir)
-    train_wall = float(rows[-1]["time/wall_s"])  # the training loop's clock: without the final evaluation
+    # the training loop's clock, without the final evaluation (whose row has no wall time)
+    train_wall = float([r for r in rows if r.get("time/wall_s")][-1]["time/wall_s"])
     episodes = _episodes(rows, after=200) if algo == "pets" else [
         (int(float(r["time/env_steps"])), float(r["eval/return_mean"])) for r in rows if r.get("eval/return_mean")]
     return {"library": "deeprl", "tag": tag, "algo": algo, "env": env, "seed": seed, "env_steps": s["env_steps"],
@@ -97,14 +101,15 @@ def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: s
             "plan_s_per_action": s.get("time_per_action_s"), "threads": threads, "command": " ".join(cmd[1:])}
 
 
-def run_mbrl_lib(algo: str, steps: int, seed: int, threads: int, root: str) -> dict:
+def run_mbrl_lib(algo: str, steps: int, seed: int, threads: int, root: str, reuse: bool = False) -> dict:
     out_file = os.path.join(root, f"{algo}_mbrl_lib_seed{seed}.json")
     cmd = [PEER_PY, os.path.join(HERE, "peers", "mbrl_lib_run.py"), algo, "--steps", str(steps), "--seed", str(seed),
            "--threads", str(threads), "--out", out_file]
+    done = reuse and os.path.exists(out_file)
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if out.returncode != 0:
+    out = None if done else subprocess.run(cmd, capture_output=True, text=True)
+    wall = None if done else time.perf_counter() - t
+    if out is not None and out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     r = json.load(open(out_file))
     r.pop("config", None)
@@ -122,6 +127,8 @@ def main() -> int:
                    help="deeprl variants, e.g. fp32= bf16=plan_precision=bfloat16 (default: pets both, mbpo fp32)")
     p.add_argument("--root", default="benchmarks/results/runs/mbrl_lib_side_by_side")
     p.add_argument("--out", default=None)
+    p.add_argument("--reuse", action="store_true", help="read the runs already under --root instead of rerunning "
+                   "them (an interrupted comparison goes on where it stopped)")
     a = p.parse_args()
     if not os.path.exists(PEER_PY):
         p.error(f"{PEER_PY} not found: run benchmarks/peer_venvs.sh mbrl first")
@@ -131,15 +138,17 @@ def main() -> int:
     out_path = a.out or f"benchmarks/results/mbrl_lib_{a.algo}.json"
     results = []
     for seed in a.seeds:  # alternating: each seed's runs back to back, the peer first
-        results.append(run_mbrl_lib(a.algo, a.steps, seed, a.threads, a.root))
+        results.append(run_mbrl_lib(a.algo, a.steps, seed, a.threads, a.root, a.reuse))
         print(json.dumps({k: v for k, v in results[-1].items() if k != "episodes"}), flush=True)
         for tag, extra in variants:
-            results.append(run_deeprl(a.algo, a.steps, seed, a.threads, a.root, tag, extra))
+            results.append(run_deeprl(a.algo, a.steps, seed, a.threads, a.root, tag, extra, a.reuse))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "episodes"}), flush=True)
         json.dump({"machine": machine(), "command": "python " + " ".join(sys.argv), "results": results},
                   open(out_path, "w"), indent=1)
     for tag in ["mbrl-lib"] + [t for t, _ in variants]:
         rs = [r for r in results if r["tag"] == tag]
+        if not rs:
+            continue
         per = sum(r["wall_per_env_step_s"] for r in rs) / len(rs)
         last = [r["episodes"][-1][1] if r["episodes"] else float("nan") for r in rs]
         print(f"{tag:10s} wall/env step {per * 1000:8.1f} ms   last return per seed "
