@@ -23,9 +23,9 @@ given). A non-finite prediction raises NonFiniteError naming the imagined step, 
 the quantity.
 
 ``precision``: ``float32``, or ``bfloat16`` to run the members' matmuls under CPU autocast
-(about 4x faster on 4 x 200 members on this machine's CPU); the normalisation, the sampled
-noise, the state integration ``s + delta`` and the rewards stay float32, so only the network's
-outputs carry bfloat16's 8-bit mantissa (relative error about 0.4% of the normalised delta).
+(PETS planning 2.0x faster per action on the 2-core VM: 1.25 to 0.62 s, BENCHMARKS.md section 9); the
+normalisation, the sampled noise, the state integration ``s + delta`` and the rewards stay
+float32, so only the network's outputs carry bfloat16's 8-bit mantissa (2^-8 per rounding).
 """
 from __future__ import annotations
 
