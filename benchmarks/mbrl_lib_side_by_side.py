@@ -54,10 +54,14 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
-def _episodes(rows, after: int) -> list[tuple[int, float]]:
-    """(env step, return) of the training episodes that ended after env step ``after``, from the
-    log's running mean over the last 20 episodes: while at most 20 have ended, the episodes that
+def _episodes(run_dir, rows, after: int) -> list[tuple[int, float]]:
+    """(env step, return) of the training episodes that ended after env step ``after``: the run's
+    ``episodes.csv``, or for runs written before it existed, rebuilt from the log's running mean over the last 20 episodes: while at most 20 have ended, the episodes that
     ended between two rows returned ``(n1 m1 - n0 m0) / (n1 - n0)`` on average."""
+    path = os.path.join(run_dir, "episodes.csv")
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            return [(int(e["env_step"]), float(e["return"])) for e in csv.DictReader(f) if int(e["env_step"]) > after]
     out, n0, m0 = [], 0, 0.0
     for r in rows:
         if not r.get("train/episode_return_mean"):
@@ -93,7 +97,7 @@ def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: s
     rows = _rows(run_dir)
     # the training loop's clock, without the final evaluation (whose row has no wall time)
     train_wall = float([r for r in rows if r.get("time/wall_s")][-1]["time/wall_s"])
-    episodes = _episodes(rows, after=200) if algo == "pets" else [
+    episodes = _episodes(run_dir, rows, after=200) if algo == "pets" else [
         (int(float(r["time/env_steps"])), float(r["eval/return_mean"])) for r in rows if r.get("eval/return_mean")]
     return {"library": "deeprl", "tag": tag, "algo": algo, "env": env, "seed": seed, "env_steps": s["env_steps"],
             "wall_s": train_wall, "process_wall_s": wall, "wall_per_env_step_s": train_wall / s["env_steps"],

@@ -62,6 +62,12 @@ def assert_metrics_equal(dir_a: Path, dir_b: Path):
             a, b = _num(x[k]), _num(y[k])
             same = (a == b) or (math.isnan(a) and math.isnan(b))
             assert same, f"row {i} (env step {x['time/env_steps']}): {k} {x[k]!r} != {y[k]!r}"
+    # every training episode, once, in order: (env step at its end, return, length)
+    ea, eb = ((d / "episodes.csv").read_text().splitlines() for d in (dir_a, dir_b))
+    assert ea[0] == "env_step,return,length" and len(ea) > 2
+    assert ea == eb, "episodes.csv differs"
+    steps = [int(r.split(",")[0]) for r in ea[1:]]
+    assert steps == sorted(steps) and steps[-1] <= int(ra[-1]["time/env_steps"])
 
 
 def named_params(agent):

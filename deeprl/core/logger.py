@@ -1,5 +1,6 @@
 """Metrics to TensorBoard, ``metrics.csv`` and stdout under stable names
-(``time/env_steps``, ``time/sps``, ``eval/return_mean``, ``train/...``, ``loss/...``)."""
+(``time/env_steps``, ``time/sps``, ``eval/return_mean``, ``train/...``, ``loss/...``), and every
+finished training episode to ``episodes.csv`` (``env_step`` at its end, ``return``, ``length``)."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 STEP_KEY = "time/env_steps"
+EPISODE_FIELDS = ("env_step", "return", "length")
 
 
 class Logger:
@@ -22,10 +24,15 @@ class Logger:
         self.tb = None
         if self.run_dir is not None:
             self.csv_path = self.run_dir / "metrics.csv"
+            self.episodes_path = self.run_dir / "episodes.csv"
             if resume_step is not None and self.csv_path.exists():
                 self._truncate_after(resume_step)
             elif self.csv_path.exists():
                 self.csv_path.unlink()
+            if resume_step is not None and self.episodes_path.exists():
+                self._truncate_episodes_after(resume_step if step_key == STEP_KEY else None)
+            elif self.episodes_path.exists():
+                self.episodes_path.unlink()
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -41,6 +48,28 @@ class Logger:
         rows = [r for r in rows if r.get(key) and float(r[key]) <= step]
         self.header = header
         self._rewrite(rows)
+
+    def _truncate_episodes_after(self, env_step: int | None) -> None:
+        """On resume, drop the episodes that ended after the checkpoint's env step."""
+        if env_step is None:
+            return
+        with open(self.episodes_path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("env_step") and int(float(r["env_step"])) <= env_step]
+        with open(self.episodes_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=EPISODE_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    def log_episodes(self, episodes) -> None:
+        """Append ``(return, length, env step at its end)`` rows to ``episodes.csv``."""
+        if self.run_dir is None or not episodes:
+            return
+        new = not self.episodes_path.exists()
+        with open(self.episodes_path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(EPISODE_FIELDS)
+            w.writerows(("" if end is None else end, ret, length) for ret, length, end in episodes)
 
     def _rewrite(self, rows):
         with open(self.csv_path, "w", newline="") as f:

@@ -61,7 +61,8 @@ class Collector:
         self.obs = None  # raw current observation of every env
         self.ep_return = np.zeros(self.num_envs)
         self.ep_length = np.zeros(self.num_envs, dtype=np.int64)
-        self.completed = deque(maxlen=100)  # (return, length) of finished episodes
+        self.completed = deque(maxlen=100)  # (return, length, env step at its end) of finished episodes
+        self.finished: list[tuple] = []  # the same, every episode since the last drain_finished()
         self.episodes = 0
         self.env_steps = 0
         self._resets = 0
@@ -75,7 +76,15 @@ class Collector:
         self.ep_return[:] = 0
         self.ep_length[:] = 0
 
-    def _step(self, actions, t, counted=None):
+    def drain_finished(self) -> list[tuple]:
+        """(return, length, env step at its end) of every episode finished since the last call
+        (the run's per-episode log; ``completed`` keeps only the last 100)."""
+        out, self.finished = self.finished, []
+        return out
+
+    def _step(self, actions, t, counted=None, steps_after=None):
+        """One vector step; ``steps_after``: the env-step count once this step is done (the
+        episode log's end step; default: a fixed-length rollout's ``env_steps + (t + 1) N``)."""
         env_actions = actions
         if self.clip is not None:
             env_actions = np.clip(actions, *self.clip)
@@ -97,8 +106,11 @@ class Collector:
                     true_next[i] = fo
         self.ep_return += rewards
         self.ep_length += 1
+        end = self.env_steps + (t + 1) * self.num_envs if steps_after is None else steps_after
         for i in np.flatnonzero(dones if counted is None else dones & counted):
-            self.completed.append((float(self.ep_return[i]), int(self.ep_length[i])))
+            ep = (float(self.ep_return[i]), int(self.ep_length[i]), int(end))
+            self.completed.append(ep)
+            self.finished.append(ep)
             self.episodes += 1
         self.ep_return[dones] = 0
         self.ep_length[dones] = 0
@@ -180,7 +192,8 @@ class Collector:
             _put(bufs["obs"], t, obs_p)
             if bufs["raw_obs"] is not None:
                 _put(bufs["raw_obs"], t, self.obs)
-            next_raw, true_next, r, te, tr = self._step(a, t, counted=active)
+            next_raw, true_next, r, te, tr = self._step(a, t, counted=active,
+                                                        steps_after=self.env_steps + steps + int(active.sum()))
             self._check_obs(next_raw, self.env_steps + steps, true_next)
             self.obs = next_raw
             obs_p = self.preprocess(next_raw)
@@ -235,7 +248,9 @@ class Collector:
         rollout then starts from fresh resets)."""
         self.ep_return = np.asarray(d["ep_return"], np.float64).copy()
         self.ep_length = np.asarray(d["ep_length"], np.int64).copy()
-        self.completed = deque([tuple(x) for x in d["completed"]], maxlen=100)
+        # checkpoints written before the episode log kept (return, length): the end step is unknown
+        self.completed = deque([tuple(x) if len(x) == 3 else (*x, None) for x in d["completed"]], maxlen=100)
+        self.finished = []
         self.episodes, self.env_steps, self._resets = int(d["episodes"]), int(d["env_steps"]), int(d["resets"])
         if d["obs"] is None:
             self.obs = None

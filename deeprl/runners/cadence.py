@@ -119,10 +119,12 @@ class Cadence:
         if c is not None:
             row["train/episodes"] = c.episodes
             if c.completed:
-                rets, lens = zip(*c.completed)
+                rets, lens = [e[0] for e in c.completed], [e[1] for e in c.completed]
                 row["train/episode_return_mean"] = float(np.mean(rets[-20:]))
                 row["train/episode_length_mean"] = float(np.mean(lens[-20:]))
         row.update(metrics)
+        if c is not None:
+            self.logger.log_episodes(c.drain_finished())
         if due_eval:
             row.update(self._evaluate())
             while ts["next_eval"] <= count:
@@ -151,6 +153,8 @@ class Cadence:
     def finish(self) -> dict:
         agent, run, ts = self.agent, self.agent.run, self.agent.train_state
         final = None
+        if self.collector is not None:
+            self.logger.log_episodes(self.collector.drain_finished())
         if run.eval_episodes:
             row = self._evaluate()
             final = ts["last_eval"]
@@ -166,7 +170,7 @@ class Cadence:
                    "eval_return_std": final["eval/return_std"] if final else None,
                    "eval_episodes": run.eval_episodes if final else 0,
                    "eval_returns": final["returns"] if final else [],
-                   "train_return_mean": float(np.mean([r for r, _ in completed])) if completed else None}
+                   "train_return_mean": float(np.mean([e[0] for e in completed])) if completed else None}
         summary.update(agent.summary())  # e.g. a bandit's regret, a planner's time per action
         if self.run_dir is not None:
             save_checkpoint(agent, self.run_dir)
