@@ -7,8 +7,11 @@ seed), every run in a fresh process with the same torch thread count.
   that copies it (``configs/pets/deeprl_ContinuousCartPole-v0.yaml``), in float32 and, as a
   separate row, with ``plan_precision=bfloat16``.
 - ``mbpo``: MBPO on InvertedPendulum with mbrl-lib's ``overrides/mbpo_inv_pendulum.yaml`` (its 5000
-  initial exploration steps, then ``--steps`` more); deeprl runs ``InvertedPendulum-v5`` with that
-  config mapped onto :class:`~deeprl.algos.model_based.mbpo.MBPOConfig` (:data:`MBPO_AS_MBRL_LIB`).
+  initial exploration steps, then ``--steps`` more); deeprl runs the same ``InvertedPendulum-v4``
+  (``--mbpo-env`` to change it) with that config mapped onto
+  :class:`~deeprl.algos.model_based.mbpo.MBPOConfig` (:data:`MBPO_AS_MBRL_LIB`). v4 pays 1 on every
+  step, so the learned reward is a constant; v5 pays 0 on the terminating step, which the learned
+  reward must then predict from (s, a).
 
 Returns are the training episodes' (both libraries act with the same policy they train: the CEM
 mean for PETS; for MBPO mbrl-lib's own evaluation episodes are compared with deeprl's evaluations at
@@ -77,7 +80,7 @@ def _episodes(run_dir, rows, after: int) -> list[tuple[int, float]]:
 
 
 def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: str, extra: list[str],
-               reuse: bool = False) -> dict:
+               reuse: bool = False, mbpo_env: str = "InvertedPendulum-v4") -> dict:
     run_dir = os.path.join(root, f"{algo}_{tag}_seed{seed}")
     done = reuse and os.path.exists(os.path.join(run_dir, "summary.json"))
     if not done:
@@ -85,7 +88,7 @@ def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: s
     if algo == "pets":
         env, total, args = "deeprl/ContinuousCartPole-v0", 200 + steps, ["--preset", "auto", "eval_every=0"]
     else:
-        env, total, args = "InvertedPendulum-v5", 5000 + steps, ["--preset", "none", *MBPO_AS_MBRL_LIB]
+        env, total, args = mbpo_env, 5000 + steps, ["--preset", "none", *MBPO_AS_MBRL_LIB]
     cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps", str(total),
            "--run-dir", run_dir, "--no-progress", *args, "checkpoint_every=0", f"torch_threads={threads}", *extra]
     t = time.perf_counter()
@@ -129,6 +132,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--deeprl", nargs="+", default=None, metavar="TAG=OVERRIDES",
                    help="deeprl variants, e.g. fp32= bf16=plan_precision=bfloat16 (default: pets both, mbpo fp32)")
+    p.add_argument("--mbpo-env", default="InvertedPendulum-v4", help="deeprl's env for mbpo (mbrl-lib runs v4)")
     p.add_argument("--root", default="benchmarks/results/runs/mbrl_lib_side_by_side")
     p.add_argument("--out", default=None)
     p.add_argument("--reuse", action="store_true", help="read the runs already under --root instead of rerunning "
@@ -145,7 +149,7 @@ def main() -> int:
         results.append(run_mbrl_lib(a.algo, a.steps, seed, a.threads, a.root, a.reuse))
         print(json.dumps({k: v for k, v in results[-1].items() if k != "episodes"}), flush=True)
         for tag, extra in variants:
-            results.append(run_deeprl(a.algo, a.steps, seed, a.threads, a.root, tag, extra, a.reuse))
+            results.append(run_deeprl(a.algo, a.steps, seed, a.threads, a.root, tag, extra, a.reuse, a.mbpo_env))
             print(json.dumps({k: v for k, v in results[-1].items() if k != "episodes"}), flush=True)
         json.dump({"machine": machine(), "command": "python " + " ".join(sys.argv), "results": results},
                   open(out_path, "w"), indent=1)

@@ -10,12 +10,11 @@ import os
 # Set OMP_WAIT_POLICY yourself (e.g. ACTIVE) to override; it has no effect if torch was imported first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from deeprl.registry import ALGORITHMS  # noqa: E402
+from deeprl.registry import ALGORITHMS, FAMILIES  # noqa: E402
 
 __version__ = "0.1.0"
-_CLASSES = {"A2C": "a2c", "ActorCritic": "actor_critic", "BC": "bc", "DAgger": "dagger", "DDPG": "ddpg",
-            "DQN": "dqn", "FQI": "fqi", "NAF": "naf", "PPO": "ppo", "REINFORCE": "reinforce", "SAC": "sac",
-            "SoftQ": "soft_q", "TD3": "td3"}
+# every registered algorithm by its class name: ``from deeprl import PPO, MBPO, PETS, ...``
+_CLASSES = {target.split(":")[1]: name for family in FAMILIES.values() for name, target in family.items()}
 __all__ = sorted(_CLASSES) + ["ALGORITHMS", "__version__"]
 
 

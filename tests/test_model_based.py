@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from deeprl.algos import ALGORITHMS
-from deeprl.core.errors import ConfigError, SpaceError
+from deeprl.core.errors import ConfigError, NonFiniteError, SpaceError
 from deeprl.data.evaluate import evaluate
 from deeprl.models.ensemble import DynamicsEnsemble
 from deeprl.models.training import fit_dynamics
@@ -254,6 +254,30 @@ def test_mbpo_resumes_exactly(tmp_path):
         for k, v in m.state_dict().items():
             if isinstance(v, torch.Tensor):
                 assert torch.equal(v, resumed.modules()[name].state_dict()[k]), (name, k)
+
+
+def test_mbpo_stops_on_a_non_finite_imagined_state_and_keeps_the_last_checkpoint(tmp_path):
+    """A member that starts predicting NaN after the second fit: the run stops with an error naming
+    the imagined step, the member and the quantity, writes no summary, and the checkpoint from
+    before still loads (the poisoned weights were never saved)."""
+    agent = mbpo(total_steps=800, checkpoint_every=100)
+    orig = agent._branched_rollouts
+
+    def poisoned(k):
+        if agent.fits == 2:
+            with torch.no_grad():
+                agent.model.mean_head.bias[agent.elites[0]] = float("nan")
+        return orig(k)
+
+    agent._branched_rollouts = poisoned
+    with pytest.raises(NonFiniteError, match=r"non-finite next state predicted by member\(s\) \[(\d)\] of the "
+                                             r"dynamics ensemble at imagined step \d+ \(\d+ of 200 rows\)") as err:
+        train(agent, run_dir=tmp_path)
+    assert f"[{agent.elites[0]}]" in str(err.value)
+    assert not (tmp_path / "summary.json").exists()
+    good = ALGORITHMS["mbpo"].load(tmp_path / "checkpoints" / "latest.pt")
+    assert good.train_state["env_steps"] == 300 and good.fits == 1  # the error came at 400, before its checkpoint
+    assert all(torch.isfinite(p).all() for p in good.model.parameters())
 
 
 def test_mbpo_bad_configurations_fail_with_one_line():

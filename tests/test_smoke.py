@@ -25,6 +25,16 @@ def test_every_deep_rl_algorithm_is_smoke_tested():
     assert set(DEEP) == set(SMALL)
 
 
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_every_algorithm_imports_by_class_name(algo):
+    """``from deeprl import MBPO`` etc.: each registered algorithm is a top-level attribute."""
+    import deeprl
+
+    cls = ALGORITHMS[algo]
+    assert getattr(deeprl, cls.__name__) is cls
+    assert cls.__name__ in deeprl.__all__
+
+
 @pytest.mark.parametrize("algo", DEEP)
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_runs_and_predicts(algo, env_id, tmp_path):

@@ -13,6 +13,8 @@ terminations on real transitions (``tests/unit/test_known_rewards.py``).
   clipped to ``[-2, 2]``; never terminates (the 200-step limit is a truncation).
 - ``InvertedPendulum-v5``: terminated when ``next_obs`` is not finite or the pole angle
   ``|next_obs[1]| > 0.2``; reward ``1`` for a step that does not terminate, else ``0``.
+- ``InvertedPendulum-v4`` (the version mbrl-lib and MBPO's papers use): the same termination;
+  reward ``1`` on every step, the terminating one included, so a learned reward is a constant.
 - ``deeprl/Obstacles-v0`` (HW4's point robot): reward ``-||p' - goal||`` on ``next_obs = (p', goal)``;
   terminated when ``||p' - goal|| < 0.1`` or ``p'`` is outside the square ``|x|, |y| <= 0.99``.
 - ``deeprl/Cheetah-v0`` (HW4's cheetah): ``next_obs[9] - 10 ([next_obs[6] > 0.2] + [next_obs[7] > 0]
@@ -84,7 +86,7 @@ def _cartpole_terminated(obs, action, next_obs):
     return (next_obs[:, 0].abs() > 2.4) | (next_obs[:, 2].abs() > 12 * 2 * math.pi / 360)
 
 
-def _cartpole_reward(obs, action, next_obs):
+def _cartpole_reward(obs, action, next_obs):  # also InvertedPendulum-v4's: 1 on every step
     return torch.ones_like(next_obs[:, 0])
 
 
@@ -118,6 +120,7 @@ _KNOWN = {
     "Pendulum-v1": KnownReward("Pendulum-v1", _pendulum_reward, None),
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
+    "InvertedPendulum-v4": KnownReward("InvertedPendulum-v4", _cartpole_reward, _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
     "deeprl/Cheetah-v0": KnownReward("deeprl/Cheetah-v0", _cheetah_reward, None),
     "deeprl/ContinuousCartPole-v0": KnownReward("deeprl/ContinuousCartPole-v0", _cartpole_reward,
