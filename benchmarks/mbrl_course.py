@@ -5,6 +5,13 @@ Groups (``--groups``):
                   Pendulum-v1, 2000 env steps, their presets
   obstacles_one   mbrl on deeprl/Obstacles-v0: one iteration (plan on a model of 5000 random steps)
   obstacles_iter  mbrl on deeprl/Obstacles-v0: 12 iterations (5000 random + 11 x 1000 MPC steps)
+  cheetah_rs      mbrl on deeprl/Cheetah-v0 (HW4's cheetah), random shooting: 5000 random steps,
+                  then 5000 MPC steps per iteration, 5 iterations (HW4's q5 budget, 25k steps)
+  cheetah_cem     the same with CEM (4 iterations of 1000 samples, 5 elites): HW4's q5 "cem_4"
+  reacher         mbrl on Pusher-v5 (a 7-DoF arm, as the course's reacher) with HW4's reacher config
+                  (horizon 10, 5000 random + 5000 MPC steps per iteration), 15 iterations
+The cheetah and reacher groups plan with bfloat16 matmuls (``plan_precision=bfloat16``: 2x per
+action on this CPU); they are hours per seed on 2 cores.
 Runs go to ``benchmarks/results/runs/GROUP/NAME/seedS``; the summary to
 ``benchmarks/results/mbrl_course.json``. Planning is matmul-bound: by default one run at a time
 with 2 torch threads.
@@ -37,7 +44,26 @@ def obstacles_iter():
     yield "12_iterations", "mbrl", "deeprl/Obstacles-v0", 16000, args
 
 
-GROUPS = {"pendulum": pendulum, "obstacles_one": obstacles_one, "obstacles_iter": obstacles_iter}
+def cheetah_rs():
+    yield "random_shooting", "mbrl", "deeprl/Cheetah-v0", 25000, ["--preset", "auto", "planner=random",
+                                                                  "plan_precision=bfloat16", *RF]
+
+
+def cheetah_cem():
+    yield "cem_4", "mbrl", "deeprl/Cheetah-v0", 25000, ["--preset", "auto", "planner=cem", "num_iterations=4",
+                                                        "plan_precision=bfloat16", *RF]
+
+
+def reacher():
+    # HW4: --mpc_horizon 10 --batch_size_initial 5000 --batch_size 5000 --n_iter 15 (2 x 250 members, 3 of them)
+    yield "15_iterations", "mbrl", "Pusher-v5", 75000, [
+        "--preset", "none", "initial_steps=5000", "steps_per_iteration=5000", "ensemble_size=3",
+        "model_hidden_sizes=[250,250]", "model_max_epochs=30", "planner=random", "horizon=10", "num_samples=1000",
+        "eval_every=5000", "eval_episodes=5", "plan_precision=bfloat16", *RF]
+
+
+GROUPS = {"pendulum": pendulum, "obstacles_one": obstacles_one, "obstacles_iter": obstacles_iter,
+          "cheetah_rs": cheetah_rs, "cheetah_cem": cheetah_cem, "reacher": reacher}
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def run_deeprl(algo: str, steps: int, seed: int, threads: int, root: str, tag: s
     if algo == "pets":
         env, total, args = "deeprl/ContinuousCartPole-v0", 200 + steps, ["--preset", "auto", "eval_every=0"]
     else:
-        env, total, args = mbpo_env, 5000 + steps, ["--preset", "none", *MBPO_AS_MBRL_LIB]
+        # mbrl-lib sizes its replay buffer (the model's dataset and the rollouts' start states) by
+        # num_steps, the --steps after exploration: D keeps the newest `steps` real transitions
+        env, total, args = mbpo_env, 5000 + steps, ["--preset", "none", *MBPO_AS_MBRL_LIB, f"dataset_size={steps}"]
     cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps", str(total),
            "--run-dir", run_dir, "--no-progress", *args, "checkpoint_every=0", f"torch_threads={threads}", *extra]
     t = time.perf_counter()
