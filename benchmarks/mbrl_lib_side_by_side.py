@@ -59,8 +59,9 @@ def _rows(run_dir):
 
 def _episodes(run_dir, rows, after: int) -> list[tuple[int, float]]:
     """(env step, return) of the training episodes that ended after env step ``after``: the run's
-    ``episodes.csv``, or for runs written before it existed, rebuilt from the log's running mean over the last 20 episodes: while at most 20 have ended, the episodes that
-    ended between two rows returned ``(n1 m1 - n0 m0) / (n1 - n0)`` on average."""
+    ``episodes.csv``, or for runs written before it existed, rebuilt from the log's running mean
+    over the last 20 episodes: while at most 20 have ended, the episodes that ended between two
+    rows returned ``(n1 m1 - n0 m0) / (n1 - n0)`` on average."""
     path = os.path.join(run_dir, "episodes.csv")
     if os.path.exists(path):
         with open(path, newline="") as f:
