@@ -53,7 +53,8 @@ class RunConfig:
                                       "on-policy and 2 for replay-based ones, at most the core count; "
                                       "0: torch's default)", low=0)
     device: str = param("cpu", "torch device", choices=("cpu", "cuda", "mps"))
-    matmul_precision: str = param("float32", "precision of the matrix multiplies in replay-based updates: "
+    matmul_precision: str = param("float32", "precision of the matrix multiplies in replay-based updates and "
+                                  "dynamics-model fitting: "
                                   "float32, or bfloat16 autocast (fp32 weights and optimiser; ~3x faster "
                                   "matmuls on CPUs with AVX512-BF16/AMX, at ~3 significant digits)",
                                   choices=("float32", "bfloat16"))

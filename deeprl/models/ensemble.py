@@ -97,12 +97,17 @@ class DynamicsEnsemble(nn.Module):
         h = x_norm
         for layer in self.body:
             h = layer(h, members) if isinstance(layer, EnsembleLinear) else layer(h)
-        mean = self.mean_head(h, members)
-        if self.logvar_head is None:
-            return mean, None
-        v = self.logvar_head(h, members)
-        v = self.max_logvar - F.softplus(self.max_logvar - v)
-        v = self.min_logvar + F.softplus(v - self.min_logvar)
+        # the heads run in float32 even under bfloat16 autocast (the hidden layers' matmuls are the
+        # cost): a bfloat16 output would round the normalised prediction to 2^-8 of its size, far
+        # coarser than the squared errors of a fitted model (1e-3 to 1e-5)
+        with torch.autocast(h.device.type, enabled=False):
+            h = h.float()
+            mean = self.mean_head(h, members)
+            if self.logvar_head is None:
+                return mean, None
+            v = self.logvar_head(h, members)
+            v = self.max_logvar - F.softplus(self.max_logvar - v)
+            v = self.min_logvar + F.softplus(v - self.min_logvar)
         return mean, v
 
     def predict(self, states: torch.Tensor, actions: torch.Tensor, members: torch.Tensor | None = None,

@@ -94,8 +94,12 @@ def _member_params(model: DynamicsEnsemble) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.dim() == 3 and p.shape[0] == model.members]
 
 
-def _losses(model: DynamicsEnsemble, x, y):
-    mean, logvar = model(x)
+def _losses(model: DynamicsEnsemble, x, y, precision: str = "float32"):
+    if precision == "bfloat16":  # the hidden layers' matmuls; heads and losses stay float32
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            mean, logvar = model(x)
+    else:
+        mean, logvar = model(x)
     mse = ensemble_mse(mean, y)
     return (gaussian_nll(mean, logvar, y) if logvar is not None else mse), mse, logvar, mean
 
@@ -105,13 +109,17 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
                  batch_size: int = 256, max_epochs: int = 50, val_fraction: float = 0.2, patience: int = 5,
                  improvement: float = 0.01, bootstrap: bool = True, num_elites: int | None = None,
                  max_gradient_steps: int | None = None, keep_prefit: bool = False,
-                 max_grad_norm: float | None = None) -> FitResult:
+                 max_grad_norm: float | None = None, precision: str = "float32") -> FitResult:
     """Fit ``model`` to the transitions (rows of the tensors; ``rewards`` when the model learns
     them); see the module docstring. Raises NonFiniteError naming the epoch on a NaN loss.
 
     ``keep_prefit``: the weights the model came in with (scored on the new validation split,
     under the new normaliser) are each member's first candidate, so a refit never hands back a
-    member worse than before it. ``max_grad_norm``: clip each step's gradient norm."""
+    member worse than before it. ``max_grad_norm``: clip each step's gradient norm.
+    ``precision="bfloat16"``: the training steps run the hidden layers' matmuls under bfloat16
+    autocast (float32 weights, optimiser, heads and losses); validation stays float32."""
+    if precision not in ("float32", "bfloat16"):
+        raise ConfigError(f"precision: {precision!r} is not one of float32, bfloat16")
     if model.learn_reward and rewards is None:
         raise ConfigError("fit_dynamics: the model learns rewards; pass rewards")
     E, n = model.members, states.shape[0]
@@ -159,7 +167,7 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
         loss_sum, mse_sum, batches = torch.zeros(E), torch.zeros(E), 0
         for k in range(0, n_tr, batch_size):
             ids = order[:, k:k + batch_size]  # (E, b): each member its own rows
-            loss_e, mse_e, _, _ = _losses(model, x_tr[ids], y_tr[ids])
+            loss_e, mse_e, _, _ = _losses(model, x_tr[ids], y_tr[ids], precision)
             loss = loss_e.sum() + logvar_bound_penalty(model)
             if not torch.isfinite(loss):
                 raise NonFiniteError(f"dynamics model: non-finite training loss at epoch {epochs + 1} "

@@ -163,7 +163,8 @@ def observe_real_steps(agent, rollout) -> dict | None:
                        d.rewards if c.learn_reward else None, rng=agent.rng, batch_size=c.model_batch_size,
                        max_epochs=c.model_max_epochs, val_fraction=c.model_val_fraction,
                        patience=c.model_patience, bootstrap=c.bootstrap, num_elites=c.num_model_elites,
-                       keep_prefit=True)  # refits every few hundred steps: never hand back a worse member
+                       keep_prefit=True,  # refits every few hundred steps: never hand back a worse member
+                       precision=agent.run.matmul_precision)
     agent.elites = fit.elites
     agent.model_env.set_elites(agent.elites)
     agent.fits += 1

@@ -144,7 +144,7 @@ class MBRL(Agent):
                            d.rewards if c.learn_reward else None, rng=self.rng, batch_size=c.model_batch_size,
                            max_epochs=c.model_max_epochs, val_fraction=c.model_val_fraction,
                            patience=c.model_patience, bootstrap=c.bootstrap,
-                           num_elites=c.num_model_elites or c.ensemble_size)
+                           num_elites=c.num_model_elites or c.ensemble_size, precision=self.run.matmul_precision)
         self.elites = fit.elites
         self.model_env.set_elites(self.elites)
         self.fitted = True

@@ -188,7 +188,8 @@ class ModelBackprop(Agent):
         fit = fit_dynamics(self.model, self.model_opt, d.obs, d.actions, d.next_obs,
                            d.rewards if c.learn_reward else None, rng=self.rng, batch_size=c.model_batch_size,
                            max_epochs=c.model_max_epochs, val_fraction=c.model_val_fraction,
-                           patience=c.model_patience, bootstrap=c.bootstrap, num_elites=c.num_model_elites)
+                           patience=c.model_patience, bootstrap=c.bootstrap, num_elites=c.num_model_elites,
+                           precision=self.run.matmul_precision)
         self.elites, self.fitted = fit.elites, True
         metrics.update(fit.metrics())
         logs = [self.policy_step() for _ in range(c.policy_updates)]
