@@ -22,10 +22,11 @@ the model's reward head when it learns rewards (then ``terminated`` is None unle
 given). A non-finite prediction raises NonFiniteError naming the imagined step, the member and
 the quantity.
 
-``precision``: ``float32``, or ``bfloat16`` to run the members' matmuls under CPU autocast
-(PETS planning 2.0x faster per action on the 2-core VM: 1.25 to 0.62 s, BENCHMARKS.md section 9); the
-normalisation, the sampled noise, the state integration ``s + delta`` and the rewards stay
-float32, so only the network's outputs carry bfloat16's 8-bit mantissa (2^-8 per rounding).
+``precision``: ``float32``, or ``bfloat16`` to run the members' hidden-layer matmuls under CPU
+autocast (PETS planning 2.0x faster per action on the 2-core VM: 1.25 to 0.62 s, BENCHMARKS.md
+section 9, measured when the heads ran in bfloat16 too); the output heads, the normalisation, the
+sampled noise, the state integration ``s + delta`` and the rewards stay float32, so only the hidden
+features carry bfloat16's 8-bit mantissa (2^-8 per rounding).
 """
 from __future__ import annotations
 
