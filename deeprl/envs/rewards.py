@@ -86,7 +86,7 @@ def _cartpole_terminated(obs, action, next_obs):
     return (next_obs[:, 0].abs() > 2.4) | (next_obs[:, 2].abs() > 12 * 2 * math.pi / 360)
 
 
-def _cartpole_reward(obs, action, next_obs):  # also InvertedPendulum-v4's: 1 on every step
+def _one_per_step(obs, action, next_obs):  # mbrl-lib's cart-pole and InvertedPendulum-v4
     return torch.ones_like(next_obs[:, 0])
 
 
@@ -120,10 +120,10 @@ _KNOWN = {
     "Pendulum-v1": KnownReward("Pendulum-v1", _pendulum_reward, None),
     "InvertedPendulum-v5": KnownReward("InvertedPendulum-v5", _inverted_pendulum_reward,
                                        _inverted_pendulum_terminated),
-    "InvertedPendulum-v4": KnownReward("InvertedPendulum-v4", _cartpole_reward, _inverted_pendulum_terminated),
+    "InvertedPendulum-v4": KnownReward("InvertedPendulum-v4", _one_per_step, _inverted_pendulum_terminated),
     "deeprl/Obstacles-v0": KnownReward("deeprl/Obstacles-v0", _obstacles_reward, _obstacles_terminated),
     "deeprl/Cheetah-v0": KnownReward("deeprl/Cheetah-v0", _cheetah_reward, None),
-    "deeprl/ContinuousCartPole-v0": KnownReward("deeprl/ContinuousCartPole-v0", _cartpole_reward,
+    "deeprl/ContinuousCartPole-v0": KnownReward("deeprl/ContinuousCartPole-v0", _one_per_step,
                                                 _cartpole_terminated),
     "Reacher-v5": KnownReward("Reacher-v5", _reacher_reward, None),
     "Pusher-v5": KnownReward("Pusher-v5", _pusher_reward, None),

@@ -36,6 +36,7 @@ import torch
 
 from deeprl.core.errors import ConfigError, NonFiniteError
 from deeprl.models.ensemble import DynamicsEnsemble, ensemble_mse, gaussian_nll, logvar_bound_penalty
+from deeprl.models.model_env import PRECISIONS
 
 __all__ = ["FitResult", "bootstrap_indices", "fit_dynamics", "member_streams", "split_validation"]
 
@@ -118,8 +119,8 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
     member worse than before it. ``max_grad_norm``: clip each step's gradient norm.
     ``precision="bfloat16"``: the training steps run the hidden layers' matmuls under bfloat16
     autocast (float32 weights, optimiser, heads and losses); validation stays float32."""
-    if precision not in ("float32", "bfloat16"):
-        raise ConfigError(f"precision: {precision!r} is not one of float32, bfloat16")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     if model.learn_reward and rewards is None:
         raise ConfigError("fit_dynamics: the model learns rewards; pass rewards")
     E, n = model.members, states.shape[0]
@@ -144,11 +145,9 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
     best_weights = [p.detach().clone() for p in params]
     nll_margin = -0.5 * model.out_dim * np.log1p(-improvement)  # the NLL worth of a relative MSE improvement
 
-    def improved(score: np.ndarray) -> np.ndarray:
-        seen = np.isfinite(best)
-        if model.probabilistic:
-            return np.isfinite(score) & (~seen | (score < np.where(seen, best, 0.0) - nll_margin))
-        return score < np.where(seen, np.where(seen, best, 0.0) * (1.0 - improvement), np.inf)  # (MSE >= 0)
+    def improved(score: np.ndarray) -> np.ndarray:  # a member not yet scored has best = inf
+        threshold = best - nll_margin if model.probabilistic else best * (1.0 - improvement)  # (MSE >= 0)
+        return np.isfinite(score) & (score < threshold)
 
     def validate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with torch.no_grad():
@@ -159,7 +158,8 @@ def fit_dynamics(model: DynamicsEnsemble, optimizer, states: torch.Tensor, actio
     if keep_prefit and x_val is not None:
         score, mse, nll = validate()
         keep = np.isfinite(score)
-        best, best_mse, best_nll = np.where(keep, score, np.inf), np.where(keep, mse, np.inf), nll
+        best, best_mse, best_nll = (np.where(keep, x, fill) for x, fill in ((score, np.inf), (mse, np.inf),
+                                                                           (nll, np.nan)))
     since, epochs, steps = 0, 0, 0
     train_loss = train_mse = np.zeros(E)
     while epochs < max_epochs and (max_gradient_steps is None or steps < max_gradient_steps):
