@@ -90,24 +90,27 @@ def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benc
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--root", default=default_root)
     p.add_argument("--out", default=default_out)
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="overrides appended to every run's command line (e.g. torch_threads=1)")
     a = p.parse_args()
-    jobs = [(g, name, algo, env, steps, args, s, a.root)
+    jobs = [(g, name, algo, env, steps, [*args, *a.set], s, a.root)
             for g in a.groups for name, algo, env, steps, args in GROUPS[g]() for s in a.seeds
             if a.names is None or name in a.names]
     if not jobs:
         p.error(f"no setting of {a.groups} is named {a.names}")
-    results = []
-    with ThreadPoolExecutor(a.workers) as pool:
-        for r in pool.map(run_one, jobs):
-            results.append(r)
-            print(json.dumps(r), flush=True)
     prev = json.load(open(a.out)) if os.path.exists(a.out) else {"results": []}
     rerun = {(j[0], j[1], j[6]) for j in jobs}
     keep = [r for r in prev["results"] if (r["group"], r["name"], r["seed"]) not in rerun
             and (a.names is not None or r["group"] not in a.groups)]
-    out = {"machine": machine(), "command": "python " + " ".join(sys.argv), "results": keep + results}
+    results = []
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    json.dump(out, open(a.out, "w"), indent=2)
+    with ThreadPoolExecutor(a.workers) as pool:
+        for r in pool.map(run_one, jobs):
+            results.append(r)
+            print(json.dumps(r), flush=True)
+            # written after every run, so an interrupted sweep keeps what finished
+            out = {"machine": machine(), "command": "python " + " ".join(sys.argv), "results": keep + results}
+            json.dump(out, open(a.out, "w"), indent=2)
     for g in a.groups:
         names = sorted({r["name"] for r in results if r["group"] == g})
         for n in names:

@@ -8,6 +8,15 @@ Groups (``--groups``):
   cheetah_rs      mbrl on deeprl/Cheetah-v0 (HW4's cheetah), random shooting: 5000 random steps,
                   then 5000 MPC steps per iteration, 5 iterations (HW4's q5 budget, 25k steps)
   cheetah_cem     the same with CEM (4 iterations of 1000 samples, 5 elites): HW4's q5 "cem_4"
+  mbpo_hw4        mbpo on deeprl/Cheetah-v0 with HW4's MBPO setting (10 iterations of 5000 steps, SAC with
+                  3 x 128 layers, batch 1500, fixed temperature 0.05, one update per env step), model
+                  rollout lengths 10, 0 (SAC alone) and 1; the real fraction of SAC's batches is
+                  1 / (1 + k), HW4's share of real rows in its one mixed buffer
+  invpend         the replay-loop model-based agents beside SAC on InvertedPendulum-v5, 6000 env steps,
+                  their presets (500 random steps, a model fit every 250): sac (1 update per env step),
+                  mbpo with rollout_length=0 (SAC at MBPO's 10 updates per env step), mbpo (1-step
+                  rollouts, half real data), dyna (one model step from visited (s, a), 2 updates),
+                  mve (3-step model-expanded critic targets, 1 update)
   reacher         mbrl on Pusher-v5 (a 7-DoF arm, as the course's reacher) with HW4's reacher config
                   (horizon 10, 5000 random + 5000 MPC steps per iteration), 15 iterations
 The cheetah and reacher groups plan with bfloat16 matmuls (``plan_precision=bfloat16``: 2x per
@@ -54,6 +63,29 @@ def cheetah_cem():
                                                         "plan_precision=bfloat16", *RF]
 
 
+def mbpo_hw4():
+    # HW4 (fall 2023) halfcheetah_mbpo.yaml + sac/halfcheetah_clipq.yaml: 5000 random steps, then 9 x
+    # 5000 with the SAC policy; a 3-member deterministic ensemble of 2 x 250 refit every 5000 steps;
+    # 5000 one-start rollouts of length k per iteration, kept for the whole run (one buffer in HW4);
+    # SAC: clipped double Q, 3 x 128, batch 1500, temperature 0.05, Polyak 0.005; 10 eval episodes.
+    base = ["--preset", "none", "learning_starts=5000", "gradient_steps=1", "batch_size=1500",
+            "hidden_sizes=[128,128,128]", "alpha=0.05", "autotune_alpha=false", "tau=0.005", "gamma=0.99",
+            "ensemble_size=3", "num_model_elites=3", "probabilistic=false", "model_hidden_sizes=[250,250]",
+            "model_max_epochs=50", "model_train_freq=5000", "rollout_batch_size=5000", "model_retain_steps=50000",
+            "eval_every=5000", "eval_episodes=10", *RF]
+    for k in (10, 0, 1):
+        yield f"rollout_length_{k}", "mbpo", "deeprl/Cheetah-v0", 50000, [*base, f"rollout_length={k}",
+                                                                             f"real_ratio={1 / (1 + k):.4f}"]
+
+
+def invpend():
+    ev = ["eval_every=500", "eval_episodes=5", *RF]
+    yield "sac", "sac", "InvertedPendulum-v5", 6000, ["--preset", "none", "learning_starts=500", *ev]
+    yield "sac_utd10", "mbpo", "InvertedPendulum-v5", 6000, ["--preset", "auto", "rollout_length=0", *ev]
+    for algo in ("mbpo", "dyna", "mve"):
+        yield algo, algo, "InvertedPendulum-v5", 6000, ["--preset", "auto", *ev]
+
+
 def reacher():
     # HW4: --mpc_horizon 10 --batch_size_initial 5000 --batch_size 5000 --n_iter 15 (2 x 250 members, 3 of them)
     yield "15_iterations", "mbrl", "Pusher-v5", 75000, [
@@ -63,7 +95,8 @@ def reacher():
 
 
 GROUPS = {"pendulum": pendulum, "obstacles_one": obstacles_one, "obstacles_iter": obstacles_iter,
-          "cheetah_rs": cheetah_rs, "cheetah_cem": cheetah_cem, "reacher": reacher}
+          "cheetah_rs": cheetah_rs, "cheetah_cem": cheetah_cem, "mbpo_hw4": mbpo_hw4, "invpend": invpend,
+          "reacher": reacher}
 
 
 if __name__ == "__main__":
