@@ -17,6 +17,8 @@ Groups (``--groups``):
                   mbpo with rollout_length=0 (SAC at MBPO's 10 updates per env step), mbpo (1-step
                   rollouts, half real data), dyna (one model step from visited (s, a), 2 updates),
                   mve (3-step model-expanded critic targets, 1 update)
+  pendulum_dyna   sac, dyna and mve on Pendulum-v1's known reward, 5000 env steps, SAC's learning rate
+                  1e-3 (rl-zoo's for Pendulum), 500 random steps, a model fit every 250
   reacher         mbrl on Pusher-v5 (a 7-DoF arm, as the course's reacher) with HW4's reacher config
                   (horizon 10, 5000 random + 5000 MPC steps per iteration), 15 iterations
 The cheetah and reacher groups plan with bfloat16 matmuls (``plan_precision=bfloat16``: 2x per
@@ -86,6 +88,12 @@ def invpend():
         yield algo, algo, "InvertedPendulum-v5", 6000, ["--preset", "auto", *ev]
 
 
+def pendulum_dyna():
+    args = ["--preset", "none", "learning_starts=500", "learning_rate=0.001", "eval_every=500", "eval_episodes=5", *RF]
+    for algo in ("sac", "dyna", "mve"):
+        yield algo, algo, "Pendulum-v1", 5000, args
+
+
 def reacher():
     # HW4: --mpc_horizon 10 --batch_size_initial 5000 --batch_size 5000 --n_iter 15 (2 x 250 members, 3 of them)
     yield "15_iterations", "mbrl", "Pusher-v5", 75000, [
@@ -96,7 +104,7 @@ def reacher():
 
 GROUPS = {"pendulum": pendulum, "obstacles_one": obstacles_one, "obstacles_iter": obstacles_iter,
           "cheetah_rs": cheetah_rs, "cheetah_cem": cheetah_cem, "mbpo_hw4": mbpo_hw4, "invpend": invpend,
-          "reacher": reacher}
+          "pendulum_dyna": pendulum_dyna, "reacher": reacher}
 
 
 if __name__ == "__main__":
