@@ -60,12 +60,18 @@ def train_returns(run_dir):
 
 
 def run_one(job):
-    group, name, algo, env, steps, args, seed, root = job
+    group, name, algo, env, steps, args, seed, root, *resume = job
     run_dir = os.path.join(root, group, name, f"seed{seed}")
-    if os.path.exists(run_dir):
-        shutil.rmtree(run_dir)
-    cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps", str(steps),
-           "--run-dir", run_dir, "--no-progress", *(() if "--preset" in args else ("--preset", "none")), *args]
+    if resume and resume[0] and os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")) \
+            and not os.path.exists(os.path.join(run_dir, "summary.json")):
+        # an interrupted run (a session ended): go on from its last checkpoint with its saved config
+        cmd = [sys.executable, "-m", "deeprl", "train", "--resume", run_dir, "--no-progress"]
+    else:
+        if os.path.exists(run_dir):
+            shutil.rmtree(run_dir)
+        cmd = [sys.executable, "-m", "deeprl", "train", algo, "--env", env, "--seed", str(seed), "--steps",
+               str(steps), "--run-dir", run_dir, "--no-progress",
+               *(() if "--preset" in args else ("--preset", "none")), *args]
     t = time.time()
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -75,7 +81,7 @@ def run_one(job):
     return {"group": group, "name": name, "algo": algo, "env": env, "seed": seed, "steps": s["env_steps"],
             "iterations": s["iterations"], "eval_return_mean": s["eval_return_mean"],
             "train_return_best": max(tr) if tr else None, "train_return_last": tr[-1] if tr else None,
-            "wall_s": round(time.time() - t, 1), "command": " ".join(cmd[1:]),
+            "wall_s": round(time.time() - t, 1), "train_wall_s": s.get("wall_time_s"), "command": " ".join(cmd[1:]),
             **{k: s[k] for k in ("expert_return_mean", "demo_return_mean") if k in s}}
 
 
@@ -92,8 +98,11 @@ def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benc
     p.add_argument("--out", default=default_out)
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="overrides appended to every run's command line (e.g. torch_threads=1)")
+    p.add_argument("--resume", action="store_true",
+                   help="a run directory with a checkpoint and no summary.json (interrupted) goes on from its "
+                        "checkpoint instead of starting over")
     a = p.parse_args()
-    jobs = [(g, name, algo, env, steps, [*args, *a.set], s, a.root)
+    jobs = [(g, name, algo, env, steps, [*args, *a.set], s, a.root, a.resume)
             for g in a.groups for name, algo, env, steps, args in GROUPS[g]() for s in a.seeds
             if a.names is None or name in a.names]
     if not jobs:

@@ -23,6 +23,7 @@ Groups (``--groups``):
                   (horizon 10, 5000 random + 5000 MPC steps per iteration), 15 iterations
 The cheetah and reacher groups plan with bfloat16 matmuls (``plan_precision=bfloat16``: 2x per
 action on this CPU); they are hours per seed on 2 cores.
+``--resume`` continues interrupted runs (a checkpoint and no ``summary.json``) from their last checkpoint.
 Runs go to ``benchmarks/results/runs/GROUP/NAME/seedS``; the summary to
 ``benchmarks/results/mbrl_course.json``. Planning is matmul-bound: by default one run at a time
 with 2 torch threads.
@@ -61,8 +62,9 @@ def cheetah_rs():
 
 
 def cheetah_cem():
+    # hours per seed: a checkpoint every 2500 steps, so `--resume` goes on in a later session
     yield "cem_4", "mbrl", "deeprl/Cheetah-v0", 25000, ["--preset", "auto", "planner=cem", "num_iterations=4",
-                                                        "plan_precision=bfloat16", *RF]
+                                                        "plan_precision=bfloat16", *RF, "checkpoint_every=2500"]
 
 
 def mbpo_hw4():
