@@ -76,13 +76,33 @@ def run_one(job):
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return {"group": group, "name": name, "seed": seed, "error": out.stderr.strip().splitlines()[-1:]}
+    return result_of(group, name, algo, env, seed, run_dir, round(time.time() - t, 1), " ".join(cmd[1:]))
+
+
+def result_of(group, name, algo, env, seed, run_dir, wall_s=None, command=None) -> dict:
+    """One finished run's entry in a course summary, from its ``summary.json`` and ``metrics.csv``."""
     s = json.load(open(os.path.join(run_dir, "summary.json")))
     tr = train_returns(run_dir)
     return {"group": group, "name": name, "algo": algo, "env": env, "seed": seed, "steps": s["env_steps"],
             "iterations": s["iterations"], "eval_return_mean": s["eval_return_mean"],
             "train_return_best": max(tr) if tr else None, "train_return_last": tr[-1] if tr else None,
-            "wall_s": round(time.time() - t, 1), "train_wall_s": s.get("wall_time_s"), "command": " ".join(cmd[1:]),
+            "wall_s": wall_s, "train_wall_s": s.get("wall_time_s"), "command": command,
             **{k: s[k] for k in ("expert_return_mean", "demo_return_mean") if k in s}}
+
+
+def merge_results(path: str, results: list[dict], stale) -> None:
+    """Write ``results`` into the summary at ``path``: re-read it now (another course run may have
+    written since), replace the entries with the same (group, name, seed), drop those ``stale(r)``
+    says to, and write it through a temporary file."""
+    prev = json.load(open(path)) if os.path.exists(path) else {"results": []}
+    new = {(r["group"], r["name"], r["seed"]) for r in results}
+    keep = [r for r in prev["results"] if (r["group"], r["name"], r["seed"]) not in new and not stale(r)]
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"machine": machine(), "command": "python " + " ".join(sys.argv), "results": keep + results}, f,
+                  indent=2)
+    os.replace(tmp, path)
 
 
 def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benchmarks/results/runs") -> int:
@@ -101,25 +121,33 @@ def course_main(GROUPS: dict, SEEDS, default_out: str, default_root: str = "benc
     p.add_argument("--resume", action="store_true",
                    help="a run directory with a checkpoint and no summary.json (interrupted) goes on from its "
                         "checkpoint instead of starting over")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: gather the finished runs (summary.json) of the selected jobs into --out")
     a = p.parse_args()
     jobs = [(g, name, algo, env, steps, [*args, *a.set], s, a.root, a.resume)
             for g in a.groups for name, algo, env, steps, args in GROUPS[g]() for s in a.seeds
             if a.names is None or name in a.names]
     if not jobs:
         p.error(f"no setting of {a.groups} is named {a.names}")
-    prev = json.load(open(a.out)) if os.path.exists(a.out) else {"results": []}
-    rerun = {(j[0], j[1], j[6]) for j in jobs}
-    keep = [r for r in prev["results"] if (r["group"], r["name"], r["seed"]) not in rerun
-            and (a.names is not None or r["group"] not in a.groups)]
+    settings = {(g, name) for g in a.groups for name, *_ in GROUPS[g]()}
+
+    def stale(r):  # a setting its group no longer has
+        return r["group"] in a.groups and (r["group"], r["name"]) not in settings
+
     results = []
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    if a.collect:
+        for g, name, algo, env, _, _, seed, root, _ in jobs:
+            run_dir = os.path.join(root, g, name, f"seed{seed}")
+            if os.path.exists(os.path.join(run_dir, "summary.json")):
+                results.append(result_of(g, name, algo, env, seed, run_dir))
+        merge_results(a.out, results, stale)
+        print(f"collected {len(results)} finished runs into {a.out}")
+        return 0
     with ThreadPoolExecutor(a.workers) as pool:
         for r in pool.map(run_one, jobs):
             results.append(r)
             print(json.dumps(r), flush=True)
-            # written after every run, so an interrupted sweep keeps what finished
-            out = {"machine": machine(), "command": "python " + " ".join(sys.argv), "results": keep + results}
-            json.dump(out, open(a.out, "w"), indent=2)
+            merge_results(a.out, results, stale)  # after every run, so an interrupted sweep keeps what finished
     for g in a.groups:
         names = sorted({r["name"] for r in results if r["group"] == g})
         for n in names:
