@@ -38,7 +38,8 @@ torch.manual_seed(0)
 o, d = a["obs_dim"], a["act_dim"]
 obs_space = spaces.Box(-np.inf, np.inf, (o,), np.float32)
 act_space = spaces.Box(-1.0, 1.0, (d,), np.float32)
-run = config.RunConfig(env_id="InvertedPendulum-v4", seed=0, torch_threads=a["threads"], matmul_precision=a["precision"])
+run = config.RunConfig(env_id="InvertedPendulum-v4", seed=0, torch_threads=a["threads"],
+                       matmul_precision=a["precision"])
 cfg = SACConfig(batch_size=a["batch"], alpha=0.2, target_entropy=-float(d), hidden_sizes=(a["hidden"], a["hidden"]))
 sac = SAC.from_config(run, cfg, obs_space, act_space)
 buf = ModelBuffer(o, d, a["buffer"])
