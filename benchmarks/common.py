@@ -60,9 +60,9 @@ def train_returns(run_dir):
 
 
 def run_one(job):
-    group, name, algo, env, steps, args, seed, root, *resume = job
+    group, name, algo, env, steps, args, seed, root, resume = job
     run_dir = os.path.join(root, group, name, f"seed{seed}")
-    if resume and resume[0] and os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")) \
+    if resume and os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")) \
             and not os.path.exists(os.path.join(run_dir, "summary.json")):
         # an interrupted run (a session ended): go on from its last checkpoint with its saved config
         cmd = [sys.executable, "-m", "deeprl", "train", "--resume", run_dir, "--no-progress"]
